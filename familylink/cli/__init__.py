@@ -1,0 +1,27 @@
+"""The ``familylink`` command. Only this package prints or exits."""
+
+from __future__ import annotations
+
+import click
+
+import familylink
+from familylink.cli.data import demo, synth
+from familylink.cli.provider import keygen, pseudonymise, validate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(familylink.__version__, prog_name="familylink")
+def cli() -> None:
+    """familylink: privacy-preserving data matching and family identification.
+
+    Providers seal their extracts (keygen, validate, pseudonymise); the hub links and
+    identifies families. Run `familylink demo` to see the whole chain on synthetic data.
+    """
+
+
+for command in (synth, keygen, validate, pseudonymise, demo):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="familylink")

@@ -1,0 +1,1 @@
+"""Shared kernel: errors, contract names, fingerprints. Standard library only."""

@@ -1,0 +1,292 @@
+"""Sharing agreements: the single source of truth for what each source may send.
+
+A partnership document (``partnership.yaml``) holds what must be common to everyone (the
+hub, the encoding settings, security measures); one document per source holds that
+source's owner, purpose, lawful basis, the identity fields it shares and why, its
+indicator vocabulary, date format and precision, and retention. Documents are validated at
+load and every problem is reported at once with its file and location.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from familylink.core.contract import (
+    DEFAULT_VOCABULARY,
+    IDENTITY_COLUMNS,
+    IndicatorSpec,
+)
+from familylink.core.errors import ConfigError, Problem
+from familylink.core.fingerprint import fingerprint
+from familylink.core.paths import config_dir
+from protocols.normalise import compile_date_format
+
+PARTNERSHIP_FILE = "partnership.yaml"
+SHAREABLE_FIELDS = tuple(c for c in IDENTITY_COLUMNS if c != "record_id")
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Party(_Document):
+    organisation: NonEmpty
+    role: Literal["controller", "joint_controller", "processor"]
+    contact: NonEmpty
+
+
+class LawfulBasis(_Document):
+    article_6: NonEmpty = Field(description="UK GDPR Article 6 basis")
+    article_9: str | None = Field(None, description="Art 9 condition for special-category data")
+    article_10: str | None = Field(None, description="condition for criminal-offence data")
+    legal_gateways: list[NonEmpty] = Field(min_length=1)
+
+
+class Indicator(_Document):
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    kind: Literal["event", "spell"] = "event"
+    value: Literal["none", "optional", "required"] = "none"
+    meaning: NonEmpty
+    details: list[NonEmpty] | None = None
+
+
+class Vocabulary(_Document):
+    contract_defaults: bool = True
+    add: list[Indicator] = []
+    details: dict[str, list[NonEmpty]] = {}
+
+
+class Retention(_Document):
+    months: Annotated[int, Field(gt=0, le=120)]
+    action: NonEmpty
+
+
+class BloomSettings(_Document):
+    bits: Annotated[int, Field(ge=64, le=65536)]
+    hashes: Annotated[int, Field(ge=1, le=64)]
+
+    @field_validator("bits")
+    @classmethod
+    def _power_of_two(cls, bits: int) -> int:
+        if bits & (bits - 1):
+            raise ValueError("must be a power of two (e.g. 512 or 1024)")
+        return bits
+
+
+class EncodingSettings(_Document):
+    version: Annotated[int, Field(ge=1)]
+    token_bytes: Annotated[int, Field(ge=8, le=32)] = 16
+    bloom: dict[Literal["given_name", "family_name", "address"], BloomSettings]
+
+    @field_validator("bloom")
+    @classmethod
+    def _all_filters(cls, bloom: dict) -> dict:
+        missing = {"given_name", "family_name", "address"} - set(bloom)
+        if missing:
+            raise ValueError(f"missing Bloom filter settings for {', '.join(sorted(missing))}")
+        return bloom
+
+
+class Partnership(_Document):
+    schema_: Literal["familylink-partnership"] = Field(alias="schema")
+    name: NonEmpty
+    version: NonEmpty
+    purpose: NonEmpty
+    hub: Party
+    encoding: EncodingSettings
+    security_measures: list[NonEmpty] = Field(min_length=1)
+    residual_risks: list[NonEmpty] = []
+
+    @cached_property
+    def encoding_fingerprint(self) -> str:
+        return fingerprint(self.encoding.model_dump(mode="json"))
+
+
+class Agreement(_Document):
+    schema_: Literal["familylink-agreement"] = Field(alias="schema")
+    source: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    version: NonEmpty
+    owner: Party
+    purpose: NonEmpty
+    lawful_basis: LawfulBasis
+    special_category: bool
+    criminal_offence_data: bool
+    fields: dict[str, NonEmpty] = Field(description="identity field -> why it is needed")
+    vocabulary: Vocabulary = Vocabulary()
+    date_format: NonEmpty = "YYYY-MM-DD"
+    date_precision: Literal["day", "month"] = "day"
+    retention: Retention
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, fields: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(fields) - set(SHAREABLE_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown identity field(s) {', '.join(unknown)}; "
+                f"valid fields are {', '.join(SHAREABLE_FIELDS)}"
+            )
+        return fields
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, pattern: str) -> str:
+        compile_date_format(pattern)
+        return pattern
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Agreement:
+        if self.special_category and not self.lawful_basis.article_9:
+            raise ValueError("special_category is true but lawful_basis.article_9 is not given")
+        if self.criminal_offence_data and not self.lawful_basis.article_10:
+            raise ValueError(
+                "criminal_offence_data is true but lawful_basis.article_10 is not given"
+            )
+        defaults = {i.code for i in DEFAULT_VOCABULARY.get(self.source, ())}
+        if not self.vocabulary.contract_defaults or not defaults:
+            defaults = set()
+        if not defaults and not self.vocabulary.add:
+            raise ValueError(
+                f"source {self.source!r} has no contract vocabulary: list its indicators under vocabulary.add"
+            )
+        added = [i.code for i in self.vocabulary.add]
+        clashes = sorted({c for c in added if c in defaults or added.count(c) > 1})
+        if clashes:
+            raise ValueError(f"vocabulary.add repeats indicator code(s) {', '.join(clashes)}")
+        unknown = sorted(set(self.vocabulary.details) - defaults - set(added))
+        if unknown:
+            raise ValueError(
+                f"vocabulary.details names unknown indicator(s) {', '.join(unknown)}"
+            )
+        return self
+
+    @cached_property
+    def indicators(self) -> dict[str, IndicatorSpec]:
+        """Every indicator code this source may send."""
+        specs: dict[str, IndicatorSpec] = {}
+        if self.vocabulary.contract_defaults:
+            for spec in DEFAULT_VOCABULARY.get(self.source, ()):
+                specs[spec.code] = spec
+        for item in self.vocabulary.add:
+            specs[item.code] = IndicatorSpec(item.code, item.kind, item.value, item.meaning)
+        return specs
+
+    @cached_property
+    def allowed_details(self) -> dict[str, frozenset[str]]:
+        """Indicator -> the detail codes allowed (indicators absent here take any detail)."""
+        allowed = {code: frozenset(v) for code, v in self.vocabulary.details.items()}
+        for item in self.vocabulary.add:
+            if item.details is not None:
+                allowed[item.code] = frozenset(item.details)
+        return allowed
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return fingerprint(self.model_dump(mode="json", by_alias=True))
+
+    def shares(self, field: str) -> bool:
+        return field in self.fields
+
+
+class AgreementSet:
+    """The partnership document and every source agreement, validated together."""
+
+    def __init__(self, directory: Path, partnership: Partnership, agreements: dict[str, Agreement]):
+        self.directory = directory
+        self.partnership = partnership
+        self.agreements = agreements
+
+    def __getitem__(self, source: str) -> Agreement:
+        try:
+            return self.agreements[source]
+        except KeyError:
+            raise ConfigError(
+                f"no sharing agreement for source {source!r} in {self.directory}",
+                [Problem(str(self.directory), f"known sources: {', '.join(sorted(self.agreements))}",
+                         "check --source or add an agreement file")],
+            ) from None
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(sorted(self.agreements))
+
+    def fingerprint_of(self, source: str) -> str:
+        """Fingerprint of one source's agreement together with the partnership's encoding."""
+        return fingerprint([self[source].fingerprint, self.partnership.encoding_fingerprint])
+
+
+def _location(path: Path, loc: tuple) -> str:
+    dotted = ".".join(str(p) for p in loc if not str(p).startswith("function-"))
+    return f"{path}: {dotted}" if dotted else str(path)
+
+
+def _read_yaml(path: Path, problems: list[Problem]) -> object:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{path}: line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        problems.append(Problem(where, f"not valid YAML ({error.problem})", "fix the YAML syntax"))
+    except (OSError, UnicodeDecodeError) as error:
+        problems.append(Problem(str(path), f"cannot read the file ({error})"))
+    return None
+
+
+def _validate(model: type[_Document], path: Path, data: object, problems: list[Problem]):
+    if not isinstance(data, dict):
+        problems.append(Problem(str(path), "the document must be a YAML mapping"))
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        for item in error.errors():
+            message = re.sub(r"^Value error, ", "", item["msg"])
+            if item["type"] == "extra_forbidden":
+                message = "unknown key (check its spelling against the documented keys)"
+            problems.append(Problem(_location(path, item["loc"]), message))
+    return None
+
+
+def load_agreements(directory: str | Path) -> AgreementSet:
+    """Load and validate ``partnership.yaml`` and every other ``*.yaml`` in ``directory``."""
+    directory = Path(directory)
+    problems: list[Problem] = []
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: no agreements folder there")
+    partnership_path = directory / PARTNERSHIP_FILE
+    partnership = None
+    if partnership_path.is_file():
+        partnership = _validate(Partnership, partnership_path, _read_yaml(partnership_path, problems), problems)
+    else:
+        problems.append(Problem(str(partnership_path), "missing", "every agreements folder needs a partnership.yaml"))
+    agreements: dict[str, Agreement] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name == PARTNERSHIP_FILE:
+            continue
+        agreement = _validate(Agreement, path, _read_yaml(path, problems), problems)
+        if agreement is None:
+            continue
+        if agreement.source in agreements:
+            problems.append(Problem(str(path), f"a second agreement for source {agreement.source!r}"))
+        elif path.stem != agreement.source:
+            problems.append(Problem(f"{path}: source", f"names {agreement.source!r} but the file is {path.name}",
+                                    f"rename the file to {agreement.source}.yaml"))
+        else:
+            agreements[agreement.source] = agreement
+    if not agreements and not problems:
+        problems.append(Problem(str(directory), "no source agreements found"))
+    if problems:
+        raise ConfigError(f"the sharing agreements in {directory} have {len(problems)} problem(s)", problems)
+    return AgreementSet(directory, partnership, agreements)
+
+
+def default_agreements_dir() -> Path:
+    """The agreements folder in use: ``config/agreements`` (see ``familylink.core.paths``)."""
+    return config_dir() / "agreements"

@@ -1,0 +1,205 @@
+"""Turning validated, normalised rows into the sealed columns (tokens, Bloom filters, ages).
+
+Which key encodes which column is fixed here: every token column has its own HKDF-derived
+key, except that ``tok_dob_swapped`` uses the date-of-birth key (so a day/month swap in
+one source is seen as equality with the other source's ``tok_dob``) and every name part
+(given, middle, family) is also tokenised under one shared name-part key (so a given/family
+name swap can still be seen).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+
+from familylink.core.contract import (
+    SEALED_BLOOM_COLUMNS,
+    SEALED_COLUMNS,
+    SEALED_TOKEN_COLUMNS,
+    SEALED_TOKEN_LIST_COLUMNS,
+)
+from protocols.agreements import Agreement, Partnership
+from protocols.encoders import BloomEncoder, TokenEncoder
+from protocols.keys import PartnershipKey
+from protocols.normalise import (
+    age_in_months,
+    age_in_years,
+    canonical_given_name,
+    metaphone,
+    nysiis,
+    swap_day_month,
+    truncate_to_month,
+)
+from protocols.validation import CleanRows
+
+_BLOOM_FIELDS = {"bf_given": "given_name", "bf_family": "family_name", "bf_address": "address"}
+
+
+def sealed_schema(partnership: Partnership) -> pa.Schema:
+    """The Arrow schema of a sealed extract's data (the same for every source)."""
+    types: dict[str, pa.DataType] = {
+        "source": pa.string(),
+        "record_id": pa.string(),
+        "row_number": pa.int64(),
+        "sex": pa.string(),
+        "age_months": pa.int32(),
+        "age_at_event": pa.int16(),
+        "postcode_district": pa.string(),
+        "indicator": pa.string(),
+        "event_date": pa.date32(),
+        "end_date": pa.date32(),
+        "value": pa.float64(),
+        "detail": pa.string(),
+    }
+    for column in SEALED_TOKEN_COLUMNS:
+        types[column] = pa.string()
+    for column in SEALED_TOKEN_LIST_COLUMNS:
+        types[column] = pa.list_(pa.string())
+    for column, field in _BLOOM_FIELDS.items():
+        types[column] = pa.binary(partnership.encoding.bloom[field].bits // 8)
+    assert tuple(types) == SEALED_COLUMNS, "sealed schema out of step with the contract"
+    return pa.schema([pa.field(name, types[name]) for name in SEALED_COLUMNS])
+
+
+class ExtractEncoder:
+    """Encodes CleanRows of one source into an Arrow table of the sealed schema."""
+
+    def __init__(self, key: PartnershipKey, partnership: Partnership, agreement: Agreement,
+                 extract_date: dt.date) -> None:
+        self.agreement = agreement
+        self.source = agreement.source
+        self.extract_date = extract_date
+        self.schema = sealed_schema(partnership)
+        size = partnership.encoding.token_bytes
+        self.tokens = {c: TokenEncoder(key.field_key(f"token/{c}"), size) for c in SEALED_TOKEN_COLUMNS}
+        self.tokens["tok_dob_swapped"] = self.tokens["tok_dob"]
+        self.family_part = TokenEncoder(key.field_key("token/tok_family_parts"), size)
+        self.name_part = TokenEncoder(key.field_key("token/name_part"), size)
+        self.blooms = {
+            column: BloomEncoder(key.field_key(f"bloom/{field}"),
+                                 partnership.encoding.bloom[field].bits,
+                                 partnership.encoding.bloom[field].hashes)
+            for column, field in _BLOOM_FIELDS.items()
+        }
+        self._given: dict[tuple[str, ...], tuple] = {}
+        self._family: dict[tuple[str, ...], tuple] = {}
+        self._parts: dict[tuple, list[str] | None] = {}
+        self._dob: dict[dt.date, tuple] = {}
+        self._month_precision = agreement.date_precision == "month"
+
+    def _given_columns(self, parts: tuple[str, ...]) -> tuple:
+        cached = self._given.get(parts)
+        if cached is None:
+            if not parts:
+                cached = (None,) * 6
+            else:
+                t = self.tokens
+                first = parts[0]
+                full = " ".join(parts)
+                cached = (
+                    t["tok_given"].encode(full),
+                    t["tok_given_first"].encode(first),
+                    t["tok_given_canon"].encode(canonical_given_name(first)),
+                    t["tok_given_nysiis"].encode(nysiis(first)),
+                    t["tok_given_metaphone"].encode(metaphone(first)),
+                    self.blooms["bf_given"].encode(full),
+                )
+            self._given[parts] = cached
+        return cached
+
+    def _family_columns(self, parts: tuple[str, ...]) -> tuple:
+        cached = self._family.get(parts)
+        if cached is None:
+            if not parts:
+                cached = (None,) * 5
+            else:
+                t = self.tokens
+                joined = "".join(parts)
+                full = " ".join(parts)
+                cached = (
+                    t["tok_family"].encode(full),
+                    t["tok_family_nysiis"].encode(nysiis(joined)),
+                    t["tok_family_metaphone"].encode(metaphone(joined)),
+                    sorted({self.family_part.encode(p) for p in parts}),
+                    self.blooms["bf_family"].encode(full),
+                )
+            self._family[parts] = cached
+        return cached
+
+    def _name_parts(self, given: tuple[str, ...], middle: str, family: tuple[str, ...]) -> list[str] | None:
+        key = (given, middle, family)
+        cached = self._parts.get(key)
+        if cached is None and key not in self._parts:
+            parts = set(given) | set(middle.split()) | set(family)
+            cached = sorted(self.name_part.encode(p) for p in parts) or None
+            self._parts[key] = cached
+        return cached
+
+    def _dob_columns(self, dob: dt.date | None) -> tuple:
+        if dob is None:
+            return (None,) * 6
+        cached = self._dob.get(dob)
+        if cached is None:
+            t = self.tokens
+            swapped = swap_day_month(dob)
+            cached = (
+                t["tok_dob"].encode(dob.isoformat()),
+                t["tok_dob"].encode(swapped.isoformat()) if swapped else None,
+                t["tok_dob_year"].encode(f"{dob.year:04d}"),
+                t["tok_dob_month"].encode(f"{dob.month:02d}"),
+                t["tok_dob_day"].encode(f"{dob.day:02d}"),
+                age_in_months(dob, self.extract_date),
+            )
+            self._dob[dob] = cached
+        return cached
+
+    def encode(self, rows: CleanRows) -> pa.Table:
+        n = len(rows)
+        t = self.tokens
+        columns: dict[str, list] = {name: [] for name in SEALED_COLUMNS}
+        given_names = ("tok_given", "tok_given_first", "tok_given_canon", "tok_given_nysiis",
+                       "tok_given_metaphone", "bf_given")
+        family_names = ("tok_family", "tok_family_nysiis", "tok_family_metaphone", "tok_family_parts", "bf_family")
+        dob_names = ("tok_dob", "tok_dob_swapped", "tok_dob_year", "tok_dob_month", "tok_dob_day", "age_months")
+        for i in range(n):
+            for name, value in zip(given_names, self._given_columns(rows.given[i]), strict=True):
+                columns[name].append(value)
+            for name, value in zip(family_names, self._family_columns(rows.family[i]), strict=True):
+                columns[name].append(value)
+            dob = rows.dob[i]
+            for name, value in zip(dob_names, self._dob_columns(dob), strict=True):
+                columns[name].append(value)
+            columns["tok_middle"].append(t["tok_middle"].encode(rows.middle[i]))
+            columns["tok_name_parts"].append(self._name_parts(rows.given[i], rows.middle[i], rows.family[i]))
+            event, end = rows.event_date[i], rows.end_date[i]
+            columns["age_at_event"].append(age_in_years(dob, event) if dob and event else None)
+            if self._month_precision:
+                event = truncate_to_month(event) if event else None
+                end = truncate_to_month(end) if end else None
+            columns["event_date"].append(event)
+            columns["end_date"].append(end)
+            postcode = rows.postcode[i]
+            columns["tok_postcode"].append(t["tok_postcode"].encode(postcode.unit) if postcode else None)
+            columns["tok_postcode_sector"].append(t["tok_postcode_sector"].encode(postcode.sector) if postcode else None)
+            columns["postcode_district"].append(postcode.district if postcode else None)
+            address = rows.address[i]
+            columns["tok_address"].append(t["tok_address"].encode(address.key) if address else None)
+            columns["tok_building"].append(t["tok_building"].encode(address.building) if address else None)
+            columns["bf_address"].append(self.blooms["bf_address"].encode(address.key) if address else None)
+            household = rows.household_ref[i]
+            columns["tok_household"].append(
+                t["tok_household"].encode(f"{self.source}\x1f{household}") if household else None)
+        columns["source"] = [self.source] * n
+        columns["record_id"] = rows.record_id
+        columns["row_number"] = rows.row_number
+        columns["sex"] = rows.sex
+        columns["indicator"] = rows.indicator
+        columns["value"] = rows.value
+        columns["detail"] = rows.detail
+        columns["tok_uprn"] = t["tok_uprn"].encode_many(rows.uprn)
+        columns["tok_nhs"] = t["tok_nhs"].encode_many(rows.nhs)
+        columns["tok_ni"] = t["tok_ni"].encode_many(rows.ni)
+        columns["tok_upn"] = t["tok_upn"].encode_many(rows.upn)
+        arrays = [pa.array(columns[f.name], type=f.type) for f in self.schema]
+        return pa.Table.from_arrays(arrays, schema=self.schema)

@@ -1,0 +1,278 @@
+"""``validate`` and ``pseudonymise``: raw extract in, reports and one sealed file out.
+
+Streaming: the raw file is read in chunks, each validated, normalised and encoded, and
+written as one Parquet row group, so memory stays bounded whatever the file's size.
+Outputs are written to temporary files and renamed at the end: a whole-file problem or an
+interruption leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+import familylink
+from familylink.core.contract import (
+    SCHEMA_VERSION,
+    SEALED_COLUMNS,
+    SEALED_DATA_MEMBER,
+    SEALED_FORMAT,
+    SEALED_MANIFEST_MEMBER,
+)
+from familylink.core.errors import ExtractError, OutputExistsError, Problem
+from familylink.core.fingerprint import canonical_json
+from protocols.agreements import AgreementSet
+from protocols.encoding import ExtractEncoder
+from protocols.keys import PartnershipKey
+from protocols.rawfile import ROW_CONVENTION, RawExtract
+from protocols.validation import RowIssue, RowValidator
+
+Progress = Callable[[str, int, int], None]
+CHUNK_ROWS = 50_000
+_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass
+class ExtractReport:
+    """What validating or sealing one raw extract found. Counts reconcile: rows_in = accepted + quarantined."""
+
+    path: Path
+    source: str
+    extract_date: dt.date
+    date_format: str
+    rows_in: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    blank_rows: int = 0
+    records: int = 0
+    fields_blanked: dict[str, int] = field(default_factory=dict)
+    warnings: int = 0
+    issues: list[RowIssue] = field(default_factory=list)
+    quarantine_path: Path | None = None
+    problems_path: Path | None = None
+    sealed_path: Path | None = None
+    manifest: dict | None = None
+
+    @property
+    def reconciled(self) -> bool:
+        return self.rows_in == self.accepted + self.quarantined
+
+    def located_messages(self, limit: int = 20) -> list[str]:
+        """The first problems as sentences naming file, row and column (never a value)."""
+        out = []
+        for issue in self.issues[:limit]:
+            column = f", column {issue.column}" if issue.column else ""
+            out.append(f"{self.path.name} row {issue.row} ({ROW_CONVENTION}){column}: {issue.reason} [{issue.kind}]")
+        return out
+
+
+def file_date(path: Path) -> dt.date:
+    """The extract date a file implies when none is given: its modification date."""
+    return dt.date.fromtimestamp(path.stat().st_mtime)
+
+
+def _count_lines(path: Path) -> int:
+    lines = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 22):
+            lines += block.count(b"\n")
+    return max(lines - 1, 1)
+
+
+def _sidecar(path: Path, suffix: str) -> Path:
+    return path.with_name(f"{path.stem}.{suffix}.csv")
+
+
+class _Sidecars:
+    """Quarantine and problems CSVs beside the raw file (provider side), written atomically."""
+
+    def __init__(self, path: Path, header: list[str]) -> None:
+        self.path = path
+        self.targets = (_sidecar(path, "quarantine"), _sidecar(path, "problems"))
+        self.temps = [self._temp(t) for t in self.targets]
+        self.handles = [open(t, "w", encoding="utf-8", newline="") for t in self.temps]
+        self.quarantine = csv.writer(self.handles[0], lineterminator="\n")
+        self.problems = csv.writer(self.handles[1], lineterminator="\n")
+        self.quarantine.writerow(["_row", "_column", "_reason", *header])
+        self.problems.writerow(["row", "column", "kind", "reason"])
+        self.counts = [0, 0]
+
+    @staticmethod
+    def _temp(target: Path) -> Path:
+        descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        os.close(descriptor)
+        return Path(name)
+
+    def write(self, result) -> None:
+        for row, record, column, reason in result.quarantined:
+            self.quarantine.writerow([row, column, reason, *record])
+        for issue in result.issues:
+            self.problems.writerow([issue.row, issue.column, issue.kind, issue.reason])
+        self.counts[0] += len(result.quarantined)
+        self.counts[1] += len(result.issues)
+
+    def commit(self) -> tuple[Path | None, Path | None]:
+        """Keep a sidecar when it has rows or replaces an older one; otherwise drop it."""
+        kept: list[Path | None] = []
+        for handle, temp, target, count in zip(self.handles, self.temps, self.targets, self.counts, strict=True):
+            handle.close()
+            if count or target.exists():
+                os.replace(temp, target)
+                kept.append(target)
+            else:
+                temp.unlink()
+                kept.append(None)
+        return kept[0], kept[1]
+
+    def abort(self) -> None:
+        for handle, temp in zip(self.handles, self.temps, strict=True):
+            handle.close()
+            temp.unlink(missing_ok=True)
+
+
+def _run(path: Path, source: str, agreements: AgreementSet, date_format: str | None,
+         extract_date: dt.date | None, on_chunk, progress: Progress | None, chunk_rows: int) -> ExtractReport:
+    path = Path(path)
+    agreement = agreements[source]
+    raw = RawExtract(path, agreement)
+    extract_date = extract_date or file_date(path)
+    try:
+        validator = RowValidator(path, raw.header, agreement, extract_date, date_format)
+    except ValueError as error:
+        raise ExtractError(f"--date-format: {error}") from None
+    report = ExtractReport(path, source, extract_date, validator.date_format)
+    total = _count_lines(path) if progress else 0
+    sidecars = _Sidecars(path, raw.header)
+    record_ids: set[str] = set()
+    try:
+        for number, chunk in enumerate(raw.chunks(chunk_rows)):
+            result = validator.check(chunk)
+            if number == 0:
+                validator.check_whole_file()
+            sidecars.write(result)
+            if len(report.issues) < 1000:
+                report.issues.extend(result.issues[: 1000 - len(report.issues)])
+            record_ids.update(result.clean.record_id)
+            on_chunk(result.clean)
+            if progress:
+                progress(f"{path.name}", validator.rows_in, max(total, validator.rows_in))
+        if validator.rows_in == 0:
+            raise ExtractError(
+                f"{path.name} has a header but no data rows",
+                [Problem(path.name, "no rows", "export the extract again; an empty extract cannot be sealed")],
+            )
+        validator.check_whole_file()
+    except BaseException:
+        sidecars.abort()
+        raise
+    report.quarantine_path, report.problems_path = sidecars.commit()
+    report.rows_in = validator.rows_in
+    report.accepted = validator.accepted
+    report.quarantined = validator.quarantined
+    report.blank_rows = raw.blank_rows
+    report.records = len(record_ids)
+    report.fields_blanked = dict(sorted(validator.blanked.items()))
+    report.warnings = validator.warnings
+    return report
+
+
+def validate_extract(path: str | Path, source: str, agreements: AgreementSet, *,
+                     date_format: str | None = None, extract_date: dt.date | None = None,
+                     progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS) -> ExtractReport:
+    """Check a raw extract against its agreement; write quarantine and problems CSVs beside it."""
+    return _run(Path(path), source, agreements, date_format, extract_date, lambda rows: None,
+                progress, chunk_rows)
+
+
+def pseudonymise(path: str | Path, out: str | Path, source: str, key: PartnershipKey,
+                 agreements: AgreementSet, *, date_format: str | None = None,
+                 extract_date: dt.date | None = None, overwrite: bool = False,
+                 progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS) -> ExtractReport:
+    """Validate, normalise and encode a raw extract into ONE sealed file at ``out``."""
+    path, out = Path(path), Path(out)
+    if not path.is_file():
+        raise ExtractError(f"{path}: no such file")
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out} already exists", [Problem(str(out), "exists", "pass --force to replace it")])
+    if out.resolve() == path.resolve():
+        raise ExtractError(f"{out}: the sealed file cannot replace the raw extract")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    extract_date = extract_date or file_date(path)
+    encoder = ExtractEncoder(key, agreements.partnership, agreements[source], extract_date)
+    descriptor, data_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".parquet", dir=out.parent)
+    os.close(descriptor)
+    data_path = Path(data_name)
+    writer = pq.ParquetWriter(data_path, encoder.schema, compression="zstd")
+    try:
+        def on_chunk(rows) -> None:
+            writer.write_table(encoder.encode(rows))
+
+        report = _run(path, source, agreements, date_format, extract_date, on_chunk, progress, chunk_rows)
+        writer.close()
+        report.manifest = _manifest(report, agreements, key, data_path)
+        _write_container(out, data_path, report.manifest)
+        report.sealed_path = out
+        return report
+    finally:
+        if writer.is_open:
+            writer.close()
+        data_path.unlink(missing_ok=True)
+
+
+def _manifest(report: ExtractReport, agreements: AgreementSet, key: PartnershipKey, data_path: Path) -> dict:
+    agreement = agreements[report.source]
+    partnership = agreements.partnership
+    digest = hashlib.sha256(data_path.read_bytes()).hexdigest()
+    return {
+        "format": SEALED_FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "source": report.source,
+        "extract_date": report.extract_date.isoformat(),
+        "date_precision": agreement.date_precision,
+        "agreement": {"version": agreement.version, "fingerprint": agreement.fingerprint},
+        "partnership": {
+            "name": partnership.name,
+            "version": partnership.version,
+            "encoding_fingerprint": partnership.encoding_fingerprint,
+            "encoding": partnership.encoding.model_dump(mode="json"),
+        },
+        "key_fingerprint": key.fingerprint,
+        "counts": {
+            "rows_in": report.rows_in,
+            "accepted": report.accepted,
+            "quarantined": report.quarantined,
+            "blank_rows": report.blank_rows,
+            "records": report.records,
+            "fields_blanked": report.fields_blanked,
+            "warnings": report.warnings,
+        },
+        "columns": list(SEALED_COLUMNS),
+        "content": {"member": SEALED_DATA_MEMBER, "sha256": digest, "bytes": data_path.stat().st_size},
+        "tool": {"name": "familylink", "version": familylink.__version__},
+    }
+
+
+def _write_container(out: Path, data_path: Path, manifest: dict) -> None:
+    descriptor, temp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(descriptor)
+    temp = Path(temp_name)
+    try:
+        with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_STORED) as archive:
+            info = zipfile.ZipInfo(SEALED_MANIFEST_MEMBER, date_time=_FIXED_ZIP_TIME)
+            archive.writestr(info, canonical_json(manifest) + b"\n")
+            info = zipfile.ZipInfo(SEALED_DATA_MEMBER, date_time=_FIXED_ZIP_TIME)
+            with archive.open(info, "w", force_zip64=True) as member, open(data_path, "rb") as data:
+                while block := data.read(1 << 20):
+                    member.write(block)
+        os.replace(temp, out)
+    finally:
+        temp.unlink(missing_ok=True)

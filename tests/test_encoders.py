@@ -1,0 +1,43 @@
+import hashlib
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocols.encoders import BloomEncoder, TokenEncoder, dice
+from protocols.keys import generate_key
+
+KEY = generate_key()
+
+
+def test_tokens_are_keyed_deterministic_and_truncated():
+    a = TokenEncoder(KEY.field_key("token/tok_family"))
+    b = TokenEncoder(generate_key().field_key("token/tok_family"))
+    assert a.encode("SMITH") == a.encode("SMITH")
+    assert len(a.encode("SMITH")) == 32
+    assert a.encode("SMITH") != b.encode("SMITH")
+    assert a.encode("SMITH") not in (hashlib.sha256(b"SMITH").hexdigest()[:32], hashlib.md5(b"SMITH").hexdigest())
+    assert a.encode("") is None and a.encode(None) is None
+    assert "key" not in repr(a).lower().replace("token_bytes", "")
+
+
+def test_bloom_filters_have_fixed_width_and_reflect_similarity():
+    bloom = BloomEncoder(KEY.field_key("bloom/family_name"), bits=512, hashes=15)
+    smith, smyth, khan = bloom.encode("SMITH"), bloom.encode("SMYTH"), bloom.encode("KHAN")
+    assert len(smith) == len(khan) == 64
+    assert dice(smith, smith) == 1.0
+    assert dice(smith, smyth) > 0.5 > dice(smith, khan)
+    other = BloomEncoder(generate_key().field_key("bloom/family_name"), bits=512, hashes=15)
+    assert dice(smith, other.encode("SMITH")) < 0.5
+
+
+def test_bloom_positions_match_encoding():
+    bloom = BloomEncoder(KEY.field_key("bloom/address"), bits=1024, hashes=10)
+    encoded = int.from_bytes(bloom.encode("14 MILL LANE"), "big")
+    assert {p for p in range(1024) if encoded >> p & 1} == set(bloom.positions("14 MILL LANE"))
+
+
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ ", min_size=1, max_size=30))
+def test_bloom_of_equal_text_is_equal_and_dice_is_bounded(text):
+    bloom = BloomEncoder(KEY.field_key("bloom/given_name"), bits=512, hashes=15)
+    assert bloom.encode(text) == bloom.encode(str(text))
+    assert 0.0 <= dice(bloom.encode(text), bloom.encode(text + "X")) <= 1.0
