@@ -31,9 +31,20 @@ from protocols.normalise import (
     swap_day_month,
     truncate_to_month,
 )
-from protocols.validation import CleanRows
+from protocols.validation import CleanRows, Identity
 
 _BLOOM_FIELDS = {"bf_given": "given_name", "bf_family": "family_name", "bf_address": "address"}
+#: The sealed columns computed from the identity alone (cached per distinct identity).
+IDENTITY_SEALED_COLUMNS = (
+    "tok_given", "tok_given_first", "tok_given_canon", "tok_given_nysiis", "tok_given_metaphone", "bf_given",
+    "tok_middle",
+    "tok_family", "tok_family_nysiis", "tok_family_metaphone", "tok_family_parts", "bf_family",
+    "tok_name_parts",
+    "tok_dob", "tok_dob_swapped", "tok_dob_year", "tok_dob_month", "tok_dob_day", "age_months",
+    "sex", "postcode_district", "tok_postcode", "tok_postcode_sector",
+    "tok_address", "tok_building", "bf_address",
+    "tok_uprn", "tok_household", "tok_nhs", "tok_ni", "tok_upn",
+)
 
 
 def sealed_schema(partnership: Partnership) -> pa.Schema:
@@ -86,6 +97,7 @@ class ExtractEncoder:
         self._family: dict[tuple[str, ...], tuple] = {}
         self._parts: dict[tuple, list[str] | None] = {}
         self._dob: dict[dt.date, tuple] = {}
+        self._identities: dict[Identity, tuple] = {}
         self._month_precision = agreement.date_precision == "month"
 
     def _given_columns(self, parts: tuple[str, ...]) -> tuple:
@@ -154,52 +166,60 @@ class ExtractEncoder:
             self._dob[dob] = cached
         return cached
 
+    def _identity_columns(self, identity: Identity) -> tuple:
+        """Every sealed column that depends only on the identity, in IDENTITY_SEALED_COLUMNS order."""
+        cached = self._identities.get(identity)
+        if cached is not None:
+            return cached
+        t = self.tokens
+        given, middle, family, dob, sex, address, postcode, uprn, household, nhs, ni, upn = identity
+        cached = (
+            *self._given_columns(given),
+            t["tok_middle"].encode(middle),
+            *self._family_columns(family),
+            self._name_parts(given, middle, family),
+            *self._dob_columns(dob),
+            sex,
+            postcode.district if postcode else None,
+            t["tok_postcode"].encode(postcode.unit) if postcode else None,
+            t["tok_postcode_sector"].encode(postcode.sector) if postcode else None,
+            t["tok_address"].encode(address.key) if address else None,
+            t["tok_building"].encode(address.building) if address else None,
+            self.blooms["bf_address"].encode(address.key) if address else None,
+            t["tok_uprn"].encode(uprn),
+            t["tok_household"].encode(f"{self.source}\x1f{household}") if household else None,
+            t["tok_nhs"].encode(nhs),
+            t["tok_ni"].encode(ni),
+            t["tok_upn"].encode(upn),
+        )
+        if len(self._identities) > 500_000:
+            self._identities.clear()
+        self._identities[identity] = cached
+        return cached
+
     def encode(self, rows: CleanRows) -> pa.Table:
         n = len(rows)
-        t = self.tokens
-        columns: dict[str, list] = {name: [] for name in SEALED_COLUMNS}
-        given_names = ("tok_given", "tok_given_first", "tok_given_canon", "tok_given_nysiis",
-                       "tok_given_metaphone", "bf_given")
-        family_names = ("tok_family", "tok_family_nysiis", "tok_family_metaphone", "tok_family_parts", "bf_family")
-        dob_names = ("tok_dob", "tok_dob_swapped", "tok_dob_year", "tok_dob_month", "tok_dob_day", "age_months")
-        for i in range(n):
-            for name, value in zip(given_names, self._given_columns(rows.given[i]), strict=True):
-                columns[name].append(value)
-            for name, value in zip(family_names, self._family_columns(rows.family[i]), strict=True):
-                columns[name].append(value)
-            dob = rows.dob[i]
-            for name, value in zip(dob_names, self._dob_columns(dob), strict=True):
-                columns[name].append(value)
-            columns["tok_middle"].append(t["tok_middle"].encode(rows.middle[i]))
-            columns["tok_name_parts"].append(self._name_parts(rows.given[i], rows.middle[i], rows.family[i]))
-            event, end = rows.event_date[i], rows.end_date[i]
-            columns["age_at_event"].append(age_in_years(dob, event) if dob and event else None)
-            if self._month_precision:
-                event = truncate_to_month(event) if event else None
-                end = truncate_to_month(end) if end else None
-            columns["event_date"].append(event)
-            columns["end_date"].append(end)
-            postcode = rows.postcode[i]
-            columns["tok_postcode"].append(t["tok_postcode"].encode(postcode.unit) if postcode else None)
-            columns["tok_postcode_sector"].append(t["tok_postcode_sector"].encode(postcode.sector) if postcode else None)
-            columns["postcode_district"].append(postcode.district if postcode else None)
-            address = rows.address[i]
-            columns["tok_address"].append(t["tok_address"].encode(address.key) if address else None)
-            columns["tok_building"].append(t["tok_building"].encode(address.building) if address else None)
-            columns["bf_address"].append(self.blooms["bf_address"].encode(address.key) if address else None)
-            household = rows.household_ref[i]
-            columns["tok_household"].append(
-                t["tok_household"].encode(f"{self.source}\x1f{household}") if household else None)
-        columns["source"] = [self.source] * n
-        columns["record_id"] = rows.record_id
-        columns["row_number"] = rows.row_number
-        columns["sex"] = rows.sex
-        columns["indicator"] = rows.indicator
-        columns["value"] = rows.value
-        columns["detail"] = rows.detail
-        columns["tok_uprn"] = t["tok_uprn"].encode_many(rows.uprn)
-        columns["tok_nhs"] = t["tok_nhs"].encode_many(rows.nhs)
-        columns["tok_ni"] = t["tok_ni"].encode_many(rows.ni)
-        columns["tok_upn"] = t["tok_upn"].encode_many(rows.upn)
+        identity_values = [self._identity_columns(identity) for identity in rows.identity]
+        columns: dict[str, list] = dict(zip(IDENTITY_SEALED_COLUMNS, (list(c) for c in zip(*identity_values)),
+                                            strict=True)) if n else {c: [] for c in IDENTITY_SEALED_COLUMNS}
+        ages = []
+        for identity, event in zip(rows.identity, rows.event_date, strict=True):
+            dob = identity.dob
+            ages.append(age_in_years(dob, event) if dob is not None and event is not None else None)
+        events, ends = rows.event_date, rows.end_date
+        if self._month_precision:
+            events = [truncate_to_month(d) if d else None for d in events]
+            ends = [truncate_to_month(d) if d else None for d in ends]
+        columns.update(
+            source=[self.source] * n,
+            record_id=rows.record_id,
+            row_number=rows.row_number,
+            age_at_event=ages,
+            indicator=rows.indicator,
+            event_date=events,
+            end_date=ends,
+            value=rows.value,
+            detail=rows.detail,
+        )
         arrays = [pa.array(columns[f.name], type=f.type) for f in self.schema]
         return pa.Table.from_arrays(arrays, schema=self.schema)

@@ -15,12 +15,13 @@ addresses on every event row).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from familylink.core.contract import DEFAULT_VOCABULARY
+from familylink.core.contract import DEFAULT_VOCABULARY, IDENTITY_COLUMNS
 from familylink.core.errors import ExtractError, Problem
 from protocols.agreements import Agreement
 from protocols.normalise import (
@@ -60,24 +61,30 @@ class RowIssue:
     reason: str
 
 
+class Identity(NamedTuple):
+    """One record's normalised identity fields; a field the source does not share is empty."""
+
+    given: tuple[str, ...]
+    middle: str
+    family: tuple[str, ...]
+    dob: dt.date | None
+    sex: str | None
+    address: Address | None
+    postcode: Postcode | None
+    uprn: str | None
+    household_ref: str | None
+    nhs: str | None
+    ni: str | None
+    upn: str | None
+
+
 @dataclass
 class CleanRows:
-    """Accepted rows of one chunk, normalised; a column the source does not share is None."""
+    """Accepted rows of one chunk: identity normalised, event columns parsed."""
 
     row_number: list[int] = field(default_factory=list)
     record_id: list[str] = field(default_factory=list)
-    given: list[tuple[str, ...]] = field(default_factory=list)
-    middle: list[str] = field(default_factory=list)
-    family: list[tuple[str, ...]] = field(default_factory=list)
-    dob: list[dt.date | None] = field(default_factory=list)
-    sex: list[str | None] = field(default_factory=list)
-    address: list[Address | None] = field(default_factory=list)
-    postcode: list[Postcode | None] = field(default_factory=list)
-    uprn: list[str | None] = field(default_factory=list)
-    household_ref: list[str | None] = field(default_factory=list)
-    nhs: list[str | None] = field(default_factory=list)
-    ni: list[str | None] = field(default_factory=list)
-    upn: list[str | None] = field(default_factory=list)
+    identity: list[Identity] = field(default_factory=list)
     indicator: list[str | None] = field(default_factory=list)
     event_date: list[dt.date | None] = field(default_factory=list)
     end_date: list[dt.date | None] = field(default_factory=list)
@@ -139,6 +146,9 @@ class RowValidator:
         self.indicator_values = 0
         self.unknown_indicators: Counter[str] = Counter()
         self._identity: dict[str, tuple[int, int]] = {}
+        self._identities: dict[tuple[str, ...], tuple] = {}
+        self._shares = {c: agreement.shares(c) for c in agreement.fields}
+        self._identity_indices = tuple(i for i, c in enumerate(header) if c in IDENTITY_COLUMNS and c != "record_id")
         self._failed_dates: list[str] = []
         parse = self._parse_date
         self._date = _Cache(parse)
@@ -165,127 +175,46 @@ class RowValidator:
         issues: list[RowIssue] = []
         quarantined: list[tuple[int, list[str], str, str]] = []
         width = len(self.header)
-        shares = {c: self.agreement.shares(c) for c in self.agreement.fields}
+        ix = self.index
+        id_columns = self._identity_indices
 
         def reject(row: int, record: list[str], column: str, reason: str) -> None:
             quarantined.append((row, record, column, reason))
             issues.append(RowIssue(row, column, "quarantined", reason))
-
-        def blank(row: int, column: str, reason: str) -> None:
-            self.blanked[column] += 1
-            issues.append(RowIssue(row, column, "blanked", reason))
 
         for row, record in zip(chunk.row_numbers, chunk.rows, strict=True):
             self.rows_in += 1
             if len(record) != width:
                 reject(row, record, "", f"the row has {len(record)} values but the header has {width}")
                 continue
-            get = record.__getitem__
-            ix = self.index
-            record_id = get(ix["record_id"]).strip()
+            record_id = record[ix["record_id"]].strip()
             if not record_id:
                 reject(row, record, "record_id", "record_id is blank")
                 continue
-            dob, dob_problem = self._date_of_birth(self._get(record, "date_of_birth"))
-            # --- event columns (row-level) ---
-            indicator = get(ix["indicator"]).strip().lower() if "indicator" in ix else ""
-            event_raw = self._get(record, "event_date")
-            end_raw = self._get(record, "end_date")
-            value_raw = self._get(record, "value")
-            detail_raw = self._get(record, "detail").upper()
-            event_date = end_date = None
-            value = None
-            detail = None
-            if indicator:
-                self.indicator_values += 1
-                spec = self.indicators.get(indicator)
-                if spec is None:
-                    self.unknown_indicators[indicator] += 1
-                    reject(row, record, "indicator",
-                           f"indicator code not in the {self.agreement.source} vocabulary")
-                    continue
-                if not event_raw:
-                    reject(row, record, "event_date", "event_date is blank but an indicator is set")
-                    continue
-                event_date = self._checked_date("event_date", event_raw)
-                if event_date is _FAILED:
-                    reject(row, record, "event_date", f"not a valid date in the format {self.date_format}")
-                    continue
-                if end_raw:
-                    end_date = self._checked_date("end_date", end_raw)
-                    if end_date is _FAILED:
-                        reject(row, record, "end_date", f"not a valid date in the format {self.date_format}")
-                        continue
-                    if end_date < event_date:
-                        reject(row, record, "end_date", "end_date is before event_date")
-                        continue
-                if value_raw:
-                    try:
-                        value = float(value_raw)
-                    except ValueError:
-                        value = None
-                    if value is None or value != value or value in (float("inf"), float("-inf")):
-                        if spec.value == "required":
-                            reject(row, record, "value", "value is not a number")
-                            continue
-                        value = None
-                        blank(row, "value", "value is not a number")
-                    elif spec.value == "required" and value < 0:
-                        reject(row, record, "value", "value must not be negative")
-                        continue
-                elif spec.value == "required":
-                    reject(row, record, "value", f"value is required for {indicator}")
-                    continue
-                allowed = self.details.get(indicator)
-                if detail_raw:
-                    if allowed is not None and detail_raw not in allowed:
-                        reject(row, record, "detail",
-                               f"detail code not allowed for {indicator} (allowed: {', '.join(sorted(allowed))})")
-                        continue
-                    detail = detail_raw
-            elif event_raw or end_raw or value_raw or detail_raw:
-                blank(row, "indicator", "event columns are filled but indicator is blank; they were ignored")
-            # --- identity columns (field-level) ---
-            if dob_problem:
-                blank(row, "date_of_birth", dob_problem)
-            if dob is not None and event_date is not None and event_date < dob:
-                reject(row, record, "event_date", "the event is dated before the person's date of birth")
+            raw_identity = tuple(record[i] for i in id_columns)
+            known = self._identities.get(raw_identity)
+            if known is None:
+                known = self._identity_of(record)
+                if len(self._identities) > 500_000:
+                    self._identities.clear()
+                self._identities[raw_identity] = known
+            identity, blanks, dob_outcome = known
+            if dob_outcome is not None:  # date statistics count rows, not distinct identities
+                self.date_values["date_of_birth"] += 1
+                self.date_failures["date_of_birth"] += dob_outcome
+            event = self._event(row, record, identity.dob, reject, issues)
+            if event is None:
                 continue
-            given = self._names(self._get(record, "given_name")) if shares.get("given_name") else ()
-            family = self._names(self._get(record, "family_name")) if shares.get("family_name") else ()
-            middle = self._middle(self._get(record, "middle_names")) if shares.get("middle_names") else ""
-            given = () if given is _FAILED else given
-            family = () if family is _FAILED else family
-            middle = "" if middle is _FAILED else middle
-            sex = self._field(row, "sex", record, self._sex, shares, blank, "not one of M, F, U")
-            postcode = self._field(row, "postcode", record, self._postcode, shares, blank, "not a valid UK postcode")
-            uprn = self._field(row, "uprn", record, self._uprn, shares, blank, "not a valid UPRN (1-12 digits)")
-            nhs = self._field(row, "nhs_number", record, self._nhs, shares, blank,
-                              "not a valid NHS number (10 digits with a mod-11 check digit)")
-            ni = self._field(row, "ni_number", record, self._ni, shares, blank, "not a valid National Insurance number")
-            upn = self._field(row, "upn", record, self._upn, shares, blank,
-                              "not a valid UPN (13 characters with a check letter)")
-            household = self._field(row, "household_ref", record, self._household, shares, blank, "")
-            address = self._address(self._get(record, "address")) if shares.get("address") else None
-            if address is _FAILED or (address is not None and not address.key):
-                address = None
-            self._check_identity(record_id, row, given, family, dob, issues)
+            for column, reason in blanks:
+                self.blanked[column] += 1
+                issues.append(RowIssue(row, column, "blanked", reason))
+            self._check_identity(record_id, row, identity, issues)
             self.accepted += 1
             clean.row_number.append(row)
             clean.record_id.append(record_id)
-            clean.given.append(given)
-            clean.middle.append(middle)
-            clean.family.append(family)
-            clean.dob.append(dob)
-            clean.sex.append(sex)
-            clean.address.append(address)
-            clean.postcode.append(postcode)
-            clean.uprn.append(uprn)
-            clean.household_ref.append(household)
-            clean.nhs.append(nhs)
-            clean.ni.append(ni)
-            clean.upn.append(upn)
-            clean.indicator.append(indicator or None)
+            clean.identity.append(identity)
+            indicator, event_date, end_date, value, detail = event
+            clean.indicator.append(indicator)
             clean.event_date.append(event_date)
             clean.end_date.append(end_date)
             clean.value.append(value)
@@ -294,12 +223,120 @@ class RowValidator:
         self.warnings += sum(1 for i in issues if i.kind == "warning")
         return ChunkResult(clean, issues, quarantined)
 
+    def _event(self, row, record, dob, reject, issues):
+        """The parsed event columns, or None when the row was sent to quarantine."""
+        indicator = self._get(record, "indicator").lower()
+        event_raw = self._get(record, "event_date")
+        end_raw = self._get(record, "end_date")
+        value_raw = self._get(record, "value")
+        detail_raw = self._get(record, "detail").upper()
+        if not indicator:
+            if event_raw or end_raw or value_raw or detail_raw:
+                self.blanked["indicator"] += 1
+                issues.append(RowIssue(row, "indicator", "blanked",
+                                       "event columns are filled but indicator is blank; they were ignored"))
+            return (None, None, None, None, None)
+        self.indicator_values += 1
+        spec = self.indicators.get(indicator)
+        if spec is None:
+            self.unknown_indicators[indicator] += 1
+            return reject(row, record, "indicator", f"indicator code not in the {self.agreement.source} vocabulary")
+        if not event_raw:
+            return reject(row, record, "event_date", "event_date is blank but an indicator is set")
+        event_date = self._checked_date("event_date", event_raw)
+        if event_date is _FAILED:
+            return reject(row, record, "event_date", f"not a valid date in the format {self.date_format}")
+        end_date = None
+        if end_raw:
+            end_date = self._checked_date("end_date", end_raw)
+            if end_date is _FAILED:
+                return reject(row, record, "end_date", f"not a valid date in the format {self.date_format}")
+            if end_date < event_date:
+                return reject(row, record, "end_date", "end_date is before event_date")
+        if dob is not None and event_date < dob:
+            return reject(row, record, "event_date", "the event is dated before the person's date of birth")
+        value = None
+        if value_raw:
+            try:
+                value = float(value_raw)
+            except ValueError:
+                value = None
+            if value is None or not math.isfinite(value):
+                if spec.value == "required":
+                    return reject(row, record, "value", "value is not a number")
+                value = None
+                self.blanked["value"] += 1
+                issues.append(RowIssue(row, "value", "blanked", "value is not a number; left blank"))
+            elif spec.value == "required" and value < 0:
+                return reject(row, record, "value", "value must not be negative")
+        elif spec.value == "required":
+            return reject(row, record, "value", f"value is required for {indicator}")
+        detail = None
+        if detail_raw:
+            allowed = self.details.get(indicator)
+            if allowed is not None and detail_raw not in allowed:
+                return reject(row, record, "detail",
+                              f"detail code not allowed for {indicator} (allowed: {', '.join(sorted(allowed))})")
+            detail = detail_raw
+        return (indicator, event_date, end_date, value, detail)
+
+    def _identity_of(self, record: list[str]) -> tuple[Identity, tuple[tuple[str, str], ...], int | None]:
+        """Normalise one distinct set of raw identity values.
+
+        Returns the identity, the fields blanked with their reasons, and whether the date of
+        birth failed to parse (1), parsed (0) or was blank (None).
+        """
+        blanks: list[tuple[str, str]] = []
+        dob_raw = self._get(record, "date_of_birth")
+        dob, problem = self._date_of_birth(dob_raw)
+        dob_outcome = None if not dob_raw else int(self._date(dob_raw) is _FAILED)
+        if problem:
+            blanks.append(("date_of_birth", problem))
+
+        def checked(column: str, cache: _Cache, reason: str):
+            if not self._shares.get(column):
+                return None
+            raw = self._get(record, column)
+            if not raw:
+                return None
+            value = cache(raw)
+            if value is _FAILED:
+                blanks.append((column, f"{reason}; left blank"))
+                return None
+            return value
+
+        def names(column: str):
+            parts = self._names(self._get(record, column)) if self._shares.get(column) else ()
+            return () if parts is _FAILED else parts
+
+        middle = self._middle(self._get(record, "middle_names")) if self._shares.get("middle_names") else ""
+        address = self._address(self._get(record, "address")) if self._shares.get("address") else None
+        if address is _FAILED or (address is not None and not address.key):
+            address = None
+        identity = Identity(
+            given=names("given_name"),
+            middle="" if middle is _FAILED else middle,
+            family=names("family_name"),
+            dob=dob,
+            sex=checked("sex", self._sex, "not one of M, F, U"),
+            address=address,
+            postcode=checked("postcode", self._postcode, "not a valid UK postcode"),
+            uprn=checked("uprn", self._uprn, "not a valid UPRN (1-12 digits)"),
+            household_ref=checked("household_ref", self._household, "not a usable household reference"),
+            nhs=checked("nhs_number", self._nhs, "not a valid NHS number (10 digits with a mod-11 check digit)"),
+            ni=checked("ni_number", self._ni, "not a valid National Insurance number"),
+            upn=checked("upn", self._upn, "not a valid UPN (13 characters with a check letter)"),
+        )
+        return identity, tuple(blanks), dob_outcome
+
     def _date_of_birth(self, raw: str) -> tuple[dt.date | None, str]:
         """The date of birth, or None with the reason it was blanked ("" when fine or blank)."""
         if not raw:
             return None, ""
-        dob = self._checked_date("date_of_birth", raw)
+        dob = self._date(raw)
         if dob is _FAILED:
+            if len(self._failed_dates) < 50:
+                self._failed_dates.append(raw)
             return None, f"not a valid date in the format {self.date_format}; left blank"
         if dob > self.extract_date:
             return None, "date of birth is after the extract date; left blank"
@@ -330,20 +367,8 @@ class RowValidator:
                 best, best_count = pattern, count
         return best if best_count > len(self._failed_dates) / 2 else None
 
-    def _field(self, row, column, record, cache, shares, blank, reason):
-        if not shares.get(column):
-            return None
-        raw = self._get(record, column)
-        if not raw:
-            return None
-        value = cache(raw)
-        if value is _FAILED:
-            blank(row, column, f"{reason}; left blank")
-            return None
-        return value
-
-    def _check_identity(self, record_id, row, given, family, dob, issues) -> None:
-        digest = hash((given, family, dob))
+    def _check_identity(self, record_id: str, row: int, identity: Identity, issues: list[RowIssue]) -> None:
+        digest = hash((identity.given, identity.family, identity.dob))
         first = self._identity.get(record_id)
         if first is None:
             self._identity[record_id] = (row, digest)

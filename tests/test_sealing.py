@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import zipfile
 
 import pyarrow.csv as pacsv
@@ -16,7 +17,7 @@ from familylink.core.errors import SealedExtractError
 from familylink.pipeline import seal_folder
 from familylink.synth import generate_county
 from protocols.keys import generate_key
-from protocols.normalise import normalise_name, parse_postcode
+from protocols.normalise import normalise_address, normalise_name, parse_postcode
 from protocols.sealed import open_sealed, open_sealed_folder
 from tests.conftest import EXTRACT_DATE
 
@@ -38,8 +39,13 @@ def sealed(county, agreements, tmp_path_factory):
     return key, out, reports
 
 
-def personal_values(raw_dir) -> set[str]:
-    """Every personal value in the raw files, as written and in its normalised forms."""
+def personal_values(raw_dir) -> tuple[set[str], set[str]]:
+    """Every personal value in the raw files, as written and in normalised forms.
+
+    Returns (dates of birth, everything else). Names are also split into their parts;
+    addresses are kept whole and as their street line (a town on its own identifies nobody).
+    """
+    dobs: set[str] = set()
     values: set[str] = set()
     for source in SOURCES:
         with open(raw_dir / f"{source}.csv", encoding="utf-8", newline="") as handle:
@@ -48,31 +54,51 @@ def personal_values(raw_dir) -> set[str]:
                     raw = (row.get(column) or "").strip()
                     if not raw:
                         continue
+                    if column == "date_of_birth":
+                        dobs.update({raw, raw.replace("-", "")})
+                        continue
+                    if column == "postcode" and re.fullmatch(r"[A-Z]{1,2}[0-9][A-Z0-9]?", raw.upper()):
+                        continue  # only an outward code: the district is shared in clear by contract
                     values.add(raw)
-                    values.update(p for p in raw.replace(",", " ").split() if len(p) >= 4)
-                    if column in ("given_name", "family_name", "middle_names", "address"):
+                    if column in ("given_name", "family_name", "middle_names"):
                         values.add(normalise_name(raw))
-                    if column == "postcode":
+                        values.update(p for p in normalise_name(raw).split() if len(p) >= 4)
+                    elif column == "address":
+                        address = normalise_address(raw)
+                        values.update({address.key, address.building})
+                    elif column == "postcode":
                         try:
                             values.add(parse_postcode(raw).unit)
                         except (ValueError, AttributeError):
                             pass
-                    if column == "date_of_birth":
-                        values.add(raw.replace("-", ""))
-    # short fragments (house numbers, "FLAT") carry no identity and would match by chance
-    return {v for v in values if len(v) >= 5 and not v.isalpha() or len(v) >= 4 and v.isalpha()}
+    return dobs, {v for v in values if len(v) >= 4}
 
 
-def sealed_text(path) -> str:
-    """The sealed file's bytes, its manifest and its decompressed data, as searchable text."""
+def sealed_text(path, with_event_dates: bool = True) -> str:
+    """The manifest, the Parquet schema and metadata, and every decompressed value, as text."""
     extract = open_sealed(path)
     buffer = io.BytesIO()
     table = extract.read_table()
-    plain = table.drop_columns(["bf_given", "bf_family", "bf_address", "tok_family_parts", "tok_name_parts"])
-    pacsv.write_csv(plain, buffer)
+    drop = ["bf_given", "bf_family", "bf_address", "tok_family_parts", "tok_name_parts"]
+    if not with_event_dates:
+        drop += ["event_date", "end_date"]
+    pacsv.write_csv(table.drop_columns(drop), buffer)
     lists = [str(v) for c in ("tok_family_parts", "tok_name_parts") for v in table[c].to_pylist()]
-    return "\n".join([path.read_bytes().decode("latin-1"), json.dumps(extract.manifest),
-                      buffer.getvalue().decode("utf-8"), *lists])
+    blooms = [v.hex() for c in ("bf_given", "bf_family", "bf_address") for v in table[c].to_pylist() if v]
+    return "\n".join([json.dumps(extract.manifest), str(table.schema), str(table.schema.metadata),
+                      buffer.getvalue().decode("utf-8"), *lists, *blooms])
+
+
+def leaks(values: set[str], text: str) -> list[str]:
+    """Values found in ``text``: a one-word value as a whole word, a longer one as a substring."""
+    upper = text.upper()
+    words = set(re.findall(r"[A-Z0-9]+", upper))
+    found = []
+    for value in values:
+        v = value.upper()
+        if (v in words) if re.fullmatch(r"[A-Z0-9]+", v) else (v in upper):
+            found.append(value)
+    return sorted(found)
 
 
 def test_every_source_seals_and_counts_reconcile(sealed):
@@ -87,13 +113,18 @@ def test_every_source_seals_and_counts_reconcile(sealed):
 
 def test_no_personal_value_appears_anywhere_in_a_sealed_file(county, sealed):
     _, out, _ = sealed
-    values = personal_values(county / "raw")
-    assert len(values) > 1000
+    dobs, values = personal_values(county / "raw")
+    assert len(values) > 1000 and len(dobs) > 500
     for path in sorted(out.iterdir()):
-        text = sealed_text(path)
-        upper = text.upper()
-        leaked = sorted(v for v in values if v in text or v.upper() in upper)
+        leaked = leaks(values, sealed_text(path))
         assert not leaked, f"{path.name} contains {len(leaked)} personal values"
+        # event dates are shared in clear by contract and can coincide with someone's birthday
+        leaked = leaks(dobs, sealed_text(path, with_event_dates=False))
+        assert not leaked, f"{path.name} contains {len(leaked)} dates of birth"
+        # every byte of the container, for values long enough that chance matches are negligible
+        container = path.read_bytes().decode("latin-1").upper()
+        leaked = sorted(v for v in values | dobs if len(v) >= 8 and v.upper() in container)
+        assert not leaked, f"{path.name} holds {len(leaked)} personal values in its bytes"
 
 
 def test_unkeyed_hashes_and_wrong_key_tokens_match_nothing(county, sealed, agreements, tmp_path):
@@ -110,7 +141,8 @@ def test_unkeyed_hashes_and_wrong_key_tokens_match_nothing(county, sealed, agree
                         tokens.add(value)
     assert len(tokens) > 1000
     guesses: set[str] = set()
-    for value in personal_values(county / "raw"):
+    dobs, values = personal_values(county / "raw")
+    for value in values | dobs:
         for form in {value, value.upper(), normalise_name(value)}:
             data = form.encode("utf-8")
             for digest in (hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()):
@@ -158,3 +190,8 @@ def test_folder_refuses_mixed_keys_and_tampering(county, sealed, agreements, tmp
     (tmp_path / "junk.sealed").write_bytes(b"PK not really")
     with pytest.raises(SealedExtractError, match="not a sealed extract"):
         open_sealed(tmp_path / "junk.sealed")
+
+
+def test_the_leak_scan_finds_what_it_looks_for():
+    text = "source,record_id\npolice,NOM/1\nSMITH-JONES lives at 14 MILL LANE, perinatal_mental_health"
+    assert leaks({"Jones", "14 MILL LANE", "Erin", "Mill Lane Flat"}, text) == ["14 MILL LANE", "Jones"]

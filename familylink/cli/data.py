@@ -37,7 +37,7 @@ def synth(people, seed, reference_date, out_dir, quiet) -> None:
     table.add_column("records", justify="right")
     table.add_column("rows", justify="right")
     for source, records in summary.records.items():
-        table.add_row(source, f"{records:,}", f"{summary.event_rows[source]:,}")
+        table.add_row(source, f"{records:,}", f"{summary.rows[source]:,}")
     console.print(table)
     console.print(f"{summary.people:,} people in {summary.households:,} households; "
                   f"{summary.families:,} families, {summary.eligible_families:,} eligible under Phase 2 "
