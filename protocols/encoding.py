@@ -14,7 +14,6 @@ import datetime as dt
 import pyarrow as pa
 
 from familylink.core.contract import (
-    SEALED_BLOOM_COLUMNS,
     SEALED_COLUMNS,
     SEALED_TOKEN_COLUMNS,
     SEALED_TOKEN_LIST_COLUMNS,
@@ -200,7 +199,7 @@ class ExtractEncoder:
     def encode(self, rows: CleanRows) -> pa.Table:
         n = len(rows)
         identity_values = [self._identity_columns(identity) for identity in rows.identity]
-        columns: dict[str, list] = dict(zip(IDENTITY_SEALED_COLUMNS, (list(c) for c in zip(*identity_values)),
+        columns: dict[str, list] = dict(zip(IDENTITY_SEALED_COLUMNS, (list(c) for c in zip(*identity_values, strict=False)),
                                             strict=True)) if n else {c: [] for c in IDENTITY_SEALED_COLUMNS}
         ages = []
         for identity, event in zip(rows.identity, rows.event_date, strict=True):

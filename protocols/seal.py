@@ -31,13 +31,17 @@ from familylink.core.contract import (
 from familylink.core.errors import ExtractError, OutputExistsError, Problem
 from familylink.core.fingerprint import canonical_json
 from protocols.agreements import AgreementSet
-from protocols.encoding import ExtractEncoder
+from protocols.chunk_pool import ProcessorSpec, process_chunks
+from protocols.encoding import sealed_schema
 from protocols.keys import PartnershipKey
+from protocols.normalise import compile_date_format
 from protocols.rawfile import ROW_CONVENTION, RawExtract
-from protocols.validation import RowIssue, RowValidator
+from protocols.tally import ExtractTally
+from protocols.validation import RowIssue
 
 Progress = Callable[[str, int, int], None]
 CHUNK_ROWS = 50_000
+PARALLEL_FROM_ROWS = 150_000
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -99,7 +103,8 @@ class _Sidecars:
         self.path = path
         self.targets = (_sidecar(path, "quarantine"), _sidecar(path, "problems"))
         self.temps = [self._temp(t) for t in self.targets]
-        self.handles = [open(t, "w", encoding="utf-8", newline="") for t in self.temps]
+        # kept open across chunks and closed in commit()/abort()
+        self.handles = [open(t, "w", encoding="utf-8", newline="") for t in self.temps]  # noqa: SIM115
         self.quarantine = csv.writer(self.handles[0], lineterminator="\n")
         self.problems = csv.writer(self.handles[1], lineterminator="\n")
         self.quarantine.writerow(["_row", "_column", "_reason", *header])
@@ -139,65 +144,85 @@ class _Sidecars:
             temp.unlink(missing_ok=True)
 
 
+def default_workers(rows: int) -> int:
+    """Worker processes for a file of about ``rows`` rows: one for small files (starting a
+    process costs about a second), otherwise one per core, at most four."""
+    if rows < PARALLEL_FROM_ROWS:
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def _run(path: Path, source: str, agreements: AgreementSet, date_format: str | None,
-         extract_date: dt.date | None, on_chunk, progress: Progress | None, chunk_rows: int) -> ExtractReport:
+         extract_date: dt.date | None, key: PartnershipKey | None, on_table, progress: Progress | None,
+         chunk_rows: int, workers: int | None) -> ExtractReport:
     path = Path(path)
     agreement = agreements[source]
     raw = RawExtract(path, agreement)
     extract_date = extract_date or file_date(path)
+    date_format = date_format or agreement.date_format
     try:
-        validator = RowValidator(path, raw.header, agreement, extract_date, date_format)
+        compile_date_format(date_format)
     except ValueError as error:
         raise ExtractError(f"--date-format: {error}") from None
-    report = ExtractReport(path, source, extract_date, validator.date_format)
-    total = _count_lines(path) if progress else 0
+    report = ExtractReport(path, source, extract_date, date_format)
+    total = _count_lines(path)
+    spec = ProcessorSpec(path, tuple(raw.header), agreement, agreements.partnership, extract_date, date_format,
+                         key.secret if key is not None else None)
+    tally = ExtractTally(path, agreement, date_format)
     sidecars = _Sidecars(path, raw.header)
-    record_ids: set[str] = set()
     try:
-        for number, chunk in enumerate(raw.chunks(chunk_rows)):
-            result = validator.check(chunk)
+        chunks = process_chunks(spec, raw.chunks(chunk_rows), workers or default_workers(total))
+        for number, processed in enumerate(chunks):
+            result = processed.result
+            tally.add(result)
             if number == 0:
-                validator.check_whole_file()
+                tally.check_whole_file()
             sidecars.write(result)
             if len(report.issues) < 1000:
                 report.issues.extend(result.issues[: 1000 - len(report.issues)])
-            record_ids.update(result.clean.record_id)
-            on_chunk(result.clean)
+            if processed.table is not None:
+                on_table(processed.table)
             if progress:
-                progress(f"{path.name}", validator.rows_in, max(total, validator.rows_in))
-        if validator.rows_in == 0:
+                progress(path.name, tally.rows_in, max(total, tally.rows_in))
+        if tally.rows_in == 0:
             raise ExtractError(
                 f"{path.name} has a header but no data rows",
                 [Problem(path.name, "no rows", "export the extract again; an empty extract cannot be sealed")],
             )
-        validator.check_whole_file()
+        tally.check_whole_file()
     except BaseException:
         sidecars.abort()
         raise
     report.quarantine_path, report.problems_path = sidecars.commit()
-    report.rows_in = validator.rows_in
-    report.accepted = validator.accepted
-    report.quarantined = validator.quarantined
+    report.rows_in = tally.rows_in
+    report.accepted = tally.accepted
+    report.quarantined = tally.quarantined
     report.blank_rows = raw.blank_rows
-    report.records = len(record_ids)
-    report.fields_blanked = dict(sorted(validator.blanked.items()))
-    report.warnings = validator.warnings
+    report.records = tally.records
+    report.fields_blanked = dict(sorted(tally.blanked.items()))
+    report.warnings = tally.warnings
     return report
 
 
 def validate_extract(path: str | Path, source: str, agreements: AgreementSet, *,
                      date_format: str | None = None, extract_date: dt.date | None = None,
-                     progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS) -> ExtractReport:
+                     progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS,
+                     workers: int | None = None) -> ExtractReport:
     """Check a raw extract against its agreement; write quarantine and problems CSVs beside it."""
-    return _run(Path(path), source, agreements, date_format, extract_date, lambda rows: None,
-                progress, chunk_rows)
+    return _run(Path(path), source, agreements, date_format, extract_date, None, lambda table: None,
+                progress, chunk_rows, workers)
 
 
 def pseudonymise(path: str | Path, out: str | Path, source: str, key: PartnershipKey,
                  agreements: AgreementSet, *, date_format: str | None = None,
                  extract_date: dt.date | None = None, overwrite: bool = False,
-                 progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS) -> ExtractReport:
-    """Validate, normalise and encode a raw extract into ONE sealed file at ``out``."""
+                 progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS,
+                 workers: int | None = None) -> ExtractReport:
+    """Validate, normalise and encode a raw extract into ONE sealed file at ``out``.
+
+    ``workers`` processes share the work (default: by file size); the output is the same
+    bytes whatever the number of workers.
+    """
     path, out = Path(path), Path(out)
     if not path.is_file():
         raise ExtractError(f"{path}: no such file")
@@ -207,16 +232,14 @@ def pseudonymise(path: str | Path, out: str | Path, source: str, key: Partnershi
         raise ExtractError(f"{out}: the sealed file cannot replace the raw extract")
     out.parent.mkdir(parents=True, exist_ok=True)
     extract_date = extract_date or file_date(path)
-    encoder = ExtractEncoder(key, agreements.partnership, agreements[source], extract_date)
+    schema = sealed_schema(agreements.partnership)
     descriptor, data_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".parquet", dir=out.parent)
     os.close(descriptor)
     data_path = Path(data_name)
-    writer = pq.ParquetWriter(data_path, encoder.schema, compression="zstd")
+    writer = pq.ParquetWriter(data_path, schema, compression="zstd")
     try:
-        def on_chunk(rows) -> None:
-            writer.write_table(encoder.encode(rows))
-
-        report = _run(path, source, agreements, date_format, extract_date, on_chunk, progress, chunk_rows)
+        report = _run(path, source, agreements, date_format, extract_date, key, writer.write_table,
+                      progress, chunk_rows, workers)
         writer.close()
         report.manifest = _manifest(report, agreements, key, data_path)
         _write_container(out, data_path, report.manifest)

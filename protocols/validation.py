@@ -6,7 +6,7 @@
   postcode, ...) blanks that field; the person still takes part in matching on the rest.
 - A *warning* (conflicting identities under one record_id) is reported, nothing changes.
 - A *whole-file* problem (most dates in the wrong format, a file from another source) is
-  an ExtractError: one sentence naming the file and column.
+  decided over the whole file by ``protocols.tally``.
 
 Values are normalised once per distinct raw value (extracts repeat names, dates and
 addresses on every event row).
@@ -15,14 +15,14 @@ addresses on every event row).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from familylink.core.contract import DEFAULT_VOCABULARY, IDENTITY_COLUMNS
-from familylink.core.errors import ExtractError, Problem
+from familylink.core.contract import IDENTITY_COLUMNS
 from protocols.agreements import Agreement
 from protocols.normalise import (
     Address,
@@ -33,23 +33,18 @@ from protocols.normalise import (
     normalise_address,
     normalise_household_ref,
     normalise_name,
-    normalise_ni_number,
     normalise_nhs_number,
+    normalise_ni_number,
     normalise_sex,
     normalise_upn,
     normalise_uprn,
     parse_date,
     parse_postcode,
 )
-from protocols.rawfile import RawChunk, where
+from protocols.rawfile import RawChunk
 
 IssueKind = Literal["quarantined", "blanked", "warning"]
-DATE_COLUMNS = ("date_of_birth", "event_date", "end_date")
-#: A date column is unusable as a whole when more than this share of its values fail.
-WHOLE_FILE_FAILURE_SHARE = 0.5
-MIN_VALUES_FOR_WHOLE_FILE_CHECK = 5
 OLDEST_AGE = 120
-CANDIDATE_DATE_FORMATS = ("YYYY-MM-DD", "DD/MM/YYYY", "DD-MM-YYYY", "DD.MM.YYYY", "YYYYMMDD", "YYYY/MM/DD")
 _FAILED = object()
 
 
@@ -96,10 +91,32 @@ class CleanRows:
 
 
 @dataclass
+class ChunkStats:
+    """Counts from one chunk; the caller adds them up over the file (see protocols.tally)."""
+
+    rows_in: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    blanked: Counter = field(default_factory=Counter)
+    date_values: Counter = field(default_factory=Counter)
+    date_failures: Counter = field(default_factory=Counter)
+    indicator_values: int = 0
+    unknown_indicators: Counter = field(default_factory=Counter)
+    failed_dates: list[str] = field(default_factory=list)  # a few, in memory only, to suggest a format
+
+    def failed_date(self, raw: str) -> None:
+        if len(self.failed_dates) < 50:
+            self.failed_dates.append(raw)
+
+
+@dataclass
 class ChunkResult:
     clean: CleanRows
     issues: list[RowIssue]
     quarantined: list[tuple[int, list[str], str, str]]  # row, raw values, column, reason
+    stats: ChunkStats
+    #: (record_id, row, identity digest) of every accepted row, for conflicting-identity checks
+    identities: list[tuple[str, int, int]]
 
 
 class _Cache:
@@ -123,7 +140,7 @@ class _Cache:
 
 
 class RowValidator:
-    """Validates chunks of one raw extract in order, keeping the state that spans chunks."""
+    """Validates chunks of one raw extract. Holds caches only: any chunk can go to any process."""
 
     def __init__(self, path: Path, header: list[str], agreement: Agreement,
                  extract_date: dt.date, date_format: str | None = None) -> None:
@@ -136,20 +153,10 @@ class RowValidator:
         self.index = {name: i for i, name in enumerate(header)}
         self.indicators = agreement.indicators
         self.details = agreement.allowed_details
-        self.rows_in = 0
-        self.accepted = 0
-        self.quarantined = 0
-        self.blanked: Counter[str] = Counter()
-        self.warnings = 0
-        self.date_values: Counter[str] = Counter()
-        self.date_failures: Counter[str] = Counter()
-        self.indicator_values = 0
-        self.unknown_indicators: Counter[str] = Counter()
-        self._identity: dict[str, tuple[int, int]] = {}
+        self._stats = ChunkStats()
         self._identities: dict[tuple[str, ...], tuple] = {}
         self._shares = {c: agreement.shares(c) for c in agreement.fields}
         self._identity_indices = tuple(i for i, c in enumerate(header) if c in IDENTITY_COLUMNS and c != "record_id")
-        self._failed_dates: list[str] = []
         parse = self._parse_date
         self._date = _Cache(parse)
         self._names = _Cache(name_parts)
@@ -171,7 +178,9 @@ class RowValidator:
         return "" if i is None else record[i].strip()
 
     def check(self, chunk: RawChunk) -> ChunkResult:
+        self._stats = stats = ChunkStats()
         clean = CleanRows()
+        identities: list[tuple[str, int, int]] = []
         issues: list[RowIssue] = []
         quarantined: list[tuple[int, list[str], str, str]] = []
         width = len(self.header)
@@ -183,7 +192,7 @@ class RowValidator:
             issues.append(RowIssue(row, column, "quarantined", reason))
 
         for row, record in zip(chunk.row_numbers, chunk.rows, strict=True):
-            self.rows_in += 1
+            stats.rows_in += 1
             if len(record) != width:
                 reject(row, record, "", f"the row has {len(record)} values but the header has {width}")
                 continue
@@ -198,18 +207,18 @@ class RowValidator:
                 if len(self._identities) > 500_000:
                     self._identities.clear()
                 self._identities[raw_identity] = known
-            identity, blanks, dob_outcome = known
+            identity, blanks, dob_outcome, digest = known
             if dob_outcome is not None:  # date statistics count rows, not distinct identities
-                self.date_values["date_of_birth"] += 1
-                self.date_failures["date_of_birth"] += dob_outcome
+                stats.date_values["date_of_birth"] += 1
+                stats.date_failures["date_of_birth"] += dob_outcome
             event = self._event(row, record, identity.dob, reject, issues)
             if event is None:
                 continue
             for column, reason in blanks:
-                self.blanked[column] += 1
+                stats.blanked[column] += 1
                 issues.append(RowIssue(row, column, "blanked", reason))
-            self._check_identity(record_id, row, identity, issues)
-            self.accepted += 1
+            identities.append((record_id, row, digest))
+            stats.accepted += 1
             clean.row_number.append(row)
             clean.record_id.append(record_id)
             clean.identity.append(identity)
@@ -219,9 +228,8 @@ class RowValidator:
             clean.end_date.append(end_date)
             clean.value.append(value)
             clean.detail.append(detail)
-        self.quarantined += len(quarantined)
-        self.warnings += sum(1 for i in issues if i.kind == "warning")
-        return ChunkResult(clean, issues, quarantined)
+        stats.quarantined = len(quarantined)
+        return ChunkResult(clean, issues, quarantined, stats, identities)
 
     def _event(self, row, record, dob, reject, issues):
         """The parsed event columns, or None when the row was sent to quarantine."""
@@ -232,14 +240,14 @@ class RowValidator:
         detail_raw = self._get(record, "detail").upper()
         if not indicator:
             if event_raw or end_raw or value_raw or detail_raw:
-                self.blanked["indicator"] += 1
+                self._stats.blanked["indicator"] += 1
                 issues.append(RowIssue(row, "indicator", "blanked",
                                        "event columns are filled but indicator is blank; they were ignored"))
             return (None, None, None, None, None)
-        self.indicator_values += 1
+        self._stats.indicator_values += 1
         spec = self.indicators.get(indicator)
         if spec is None:
-            self.unknown_indicators[indicator] += 1
+            self._stats.unknown_indicators[indicator] += 1
             return reject(row, record, "indicator", f"indicator code not in the {self.agreement.source} vocabulary")
         if not event_raw:
             return reject(row, record, "event_date", "event_date is blank but an indicator is set")
@@ -265,7 +273,7 @@ class RowValidator:
                 if spec.value == "required":
                     return reject(row, record, "value", "value is not a number")
                 value = None
-                self.blanked["value"] += 1
+                self._stats.blanked["value"] += 1
                 issues.append(RowIssue(row, "value", "blanked", "value is not a number; left blank"))
             elif spec.value == "required" and value < 0:
                 return reject(row, record, "value", "value must not be negative")
@@ -280,11 +288,12 @@ class RowValidator:
             detail = detail_raw
         return (indicator, event_date, end_date, value, detail)
 
-    def _identity_of(self, record: list[str]) -> tuple[Identity, tuple[tuple[str, str], ...], int | None]:
+    def _identity_of(self, record: list[str]) -> tuple[Identity, tuple[tuple[str, str], ...], int | None, int]:
         """Normalise one distinct set of raw identity values.
 
-        Returns the identity, the fields blanked with their reasons, and whether the date of
-        birth failed to parse (1), parsed (0) or was blank (None).
+        Returns the identity, the fields blanked with their reasons, whether the date of
+        birth failed to parse (1), parsed (0) or was blank (None), and a digest of name and
+        date of birth that is the same in every process (for conflicting-identity checks).
         """
         blanks: list[tuple[str, str]] = []
         dob_raw = self._get(record, "date_of_birth")
@@ -327,7 +336,9 @@ class RowValidator:
             ni=checked("ni_number", self._ni, "not a valid National Insurance number"),
             upn=checked("upn", self._upn, "not a valid UPN (13 characters with a check letter)"),
         )
-        return identity, tuple(blanks), dob_outcome
+        digest = int.from_bytes(hashlib.blake2b(
+            repr((identity.given, identity.family, identity.dob)).encode("utf-8"), digest_size=8).digest(), "big")
+        return identity, tuple(blanks), dob_outcome, digest
 
     def _date_of_birth(self, raw: str) -> tuple[dt.date | None, str]:
         """The date of birth, or None with the reason it was blanked ("" when fine or blank)."""
@@ -335,8 +346,7 @@ class RowValidator:
             return None, ""
         dob = self._date(raw)
         if dob is _FAILED:
-            if len(self._failed_dates) < 50:
-                self._failed_dates.append(raw)
+            self._stats.failed_date(raw)
             return None, f"not a valid date in the format {self.date_format}; left blank"
         if dob > self.extract_date:
             return None, "date of birth is after the extract date; left blank"
@@ -345,69 +355,9 @@ class RowValidator:
         return dob, ""
 
     def _checked_date(self, column: str, raw: str):
-        self.date_values[column] += 1
+        self._stats.date_values[column] += 1
         value = self._date(raw)
         if value is _FAILED:
-            self.date_failures[column] += 1
-            if len(self._failed_dates) < 50:
-                self._failed_dates.append(raw)  # kept in memory only, to suggest a format
+            self._stats.date_failures[column] += 1
+            self._stats.failed_date(raw)
         return value
-
-    def _guess_date_format(self) -> str | None:
-        """The supported pattern that parses most of the failing dates, if it parses most."""
-        best, best_count = None, 0
-        for pattern in CANDIDATE_DATE_FORMATS:
-            count = 0
-            for raw in self._failed_dates:
-                try:
-                    count += parse_date(raw, pattern) is not None
-                except ValueError:
-                    pass
-            if count > best_count:
-                best, best_count = pattern, count
-        return best if best_count > len(self._failed_dates) / 2 else None
-
-    def _check_identity(self, record_id: str, row: int, identity: Identity, issues: list[RowIssue]) -> None:
-        digest = hash((identity.given, identity.family, identity.dob))
-        first = self._identity.get(record_id)
-        if first is None:
-            self._identity[record_id] = (row, digest)
-        elif first[1] != digest:
-            issues.append(RowIssue(row, "record_id", "warning",
-                                   f"conflicting identity: the name or date of birth differs from row {first[0]} "
-                                   "under the same record_id"))
-
-    def check_whole_file(self) -> None:
-        """Raise when the file as a whole cannot be used (call after the first chunk and at the end)."""
-        failing = []
-        for column in DATE_COLUMNS:
-            values, failures = self.date_values[column], self.date_failures[column]
-            if values >= MIN_VALUES_FOR_WHOLE_FILE_CHECK and failures > WHOLE_FILE_FAILURE_SHARE * values:
-                failing.append((column, round(100 * failures / values)))
-        if failing:
-            guess = self._guess_date_format()
-            fix = (f"the values look like {guess}: pass --date-format {guess}" if guess else
-                   "pass --date-format with the file's real format (e.g. DD/MM/YYYY)")
-            raise ExtractError(
-                f"{self.path.name}: most values in column(s) {', '.join(c for c, _ in failing)} are not dates "
-                f"in the format {self.date_format}, so the file cannot be used as it is",
-                [Problem(where(self.path, column=column), f"{share}% of its dates fail the format",
-                         f"{fix}, or correct date_format in the {self.agreement.source} agreement")
-                 for column, share in failing],
-            )
-        unknown = sum(self.unknown_indicators.values())
-        if self.indicator_values >= MIN_VALUES_FOR_WHOLE_FILE_CHECK and unknown > WHOLE_FILE_FAILURE_SHARE * self.indicator_values:
-            votes: Counter[str] = Counter()
-            for code, count in self.unknown_indicators.items():
-                for source, specs in DEFAULT_VOCABULARY.items():
-                    if any(s.code == code for s in specs):
-                        votes[source] += count
-            guess = votes.most_common(1)[0][0] if votes else None
-            hint = f"it looks like a {guess} extract" if guess and guess != self.agreement.source else \
-                "the codes are in no source's vocabulary"
-            raise ExtractError(
-                f"{self.path.name}: {round(100 * unknown / self.indicator_values)}% of its indicator codes are "
-                f"not in the {self.agreement.source} vocabulary; {hint}",
-                [Problem(where(self.path, column="indicator"), "wrong source for this file",
-                         "check --source, or extend the agreement's vocabulary if the codes are new")],
-            )

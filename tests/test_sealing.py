@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -67,10 +68,8 @@ def personal_values(raw_dir) -> tuple[set[str], set[str]]:
                         address = normalise_address(raw)
                         values.update({address.key, address.building})
                     elif column == "postcode":
-                        try:
+                        with contextlib.suppress(ValueError, AttributeError):
                             values.add(parse_postcode(raw).unit)
-                        except (ValueError, AttributeError):
-                            pass
     return dobs, {v for v in values if len(v) >= 4}
 
 
@@ -195,3 +194,18 @@ def test_folder_refuses_mixed_keys_and_tampering(county, sealed, agreements, tmp
 def test_the_leak_scan_finds_what_it_looks_for():
     text = "source,record_id\npolice,NOM/1\nSMITH-JONES lives at 14 MILL LANE, perinatal_mental_health"
     assert leaks({"Jones", "14 MILL LANE", "Erin", "Mill Lane Flat"}, text) == ["14 MILL LANE", "Jones"]
+
+
+def test_worker_processes_give_the_same_bytes_and_reports(county, agreements, tmp_path):
+    from protocols.seal import pseudonymise
+
+    key = generate_key()
+    raw = county / "raw" / "schools.csv"
+    one = pseudonymise(raw, tmp_path / "one.sealed", "schools", key, agreements, extract_date=EXTRACT_DATE,
+                       chunk_rows=500, workers=1)
+    two = pseudonymise(raw, tmp_path / "two.sealed", "schools", key, agreements, extract_date=EXTRACT_DATE,
+                       chunk_rows=500, workers=2)
+    assert (tmp_path / "one.sealed").read_bytes() == (tmp_path / "two.sealed").read_bytes()
+    assert (one.rows_in, one.accepted, one.records, one.fields_blanked) == \
+        (two.rows_in, two.accepted, two.records, two.fields_blanked)
+    assert one.rows_in > 4 * 500

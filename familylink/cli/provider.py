@@ -23,6 +23,9 @@ extract_date_option = click.option(
     "--extract-date", type=DATE, default=None,
     help="Date the extract was taken [default: the file's modification date].")
 source_option = click.option("--source", required=True, help="Source name, e.g. schools or police.")
+workers_option = click.option(
+    "--workers", type=click.IntRange(min=1, max=32), default=None,
+    help="Processes to use [default: one for small files, one per core (max 4) from 150,000 rows].")
 input_option = click.option("--in", "input_path", required=True,
                             type=click.Path(dir_okay=False, path_type=Path), help="The raw CSV extract.")
 
@@ -67,9 +70,10 @@ def keygen(out_path: Path) -> None:
 @agreements_option
 @date_format_option
 @extract_date_option
+@workers_option
 @quiet_option
 @handle_errors
-def validate(source, input_path, agreements_dir, date_format, extract_date, quiet) -> None:
+def validate(source, input_path, agreements_dir, date_format, extract_date, workers, quiet) -> None:
     """Check a raw extract against its sharing agreement without sealing it.
 
     Writes NAME.quarantine.csv (rejected rows with reasons) and NAME.problems.csv (every
@@ -79,7 +83,7 @@ def validate(source, input_path, agreements_dir, date_format, extract_date, quie
     agreements = load_agreements(agreements_dir or default_agreements_dir())
     with progress_bars(quiet) as progress:
         report = validate_extract(input_path, source, agreements, date_format=date_format,
-                                  extract_date=extract_date, progress=progress)
+                                  extract_date=extract_date, progress=progress, workers=workers)
     print_report(report)
 
 
@@ -94,10 +98,11 @@ def validate(source, input_path, agreements_dir, date_format, extract_date, quie
 @date_format_option
 @extract_date_option
 @click.option("--force", is_flag=True, help="Replace an existing sealed file.")
+@workers_option
 @quiet_option
 @handle_errors
 def pseudonymise(source, key_path, input_path, out_path, agreements_dir, date_format,
-                 extract_date, force, quiet) -> None:
+                 extract_date, force, workers, quiet) -> None:
     """Validate and seal a raw extract into one pseudonymised file for the hub.
 
     No name, date of birth, address, postcode, UPRN or national identifier leaves in clear:
@@ -108,7 +113,8 @@ def pseudonymise(source, key_path, input_path, out_path, agreements_dir, date_fo
     key = load_key(key_path)
     with progress_bars(quiet) as progress:
         report = seal_extract(input_path, out_path, source, key, agreements, date_format=date_format,
-                              extract_date=extract_date, overwrite=force, progress=progress)
+                              extract_date=extract_date, overwrite=force, progress=progress,
+                              workers=workers)
     print_report(report)
     console.print(f"Sealed extract: {report.sealed_path} (key {key.fingerprint}, "
                   f"content sha256 {report.manifest['content']['sha256'][:16]}...)", markup=False)

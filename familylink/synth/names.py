@@ -1,0 +1,89 @@
+"""Name sampling from the bundled frequency tables, one numpy draw per (community, sex, cohort)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from familylink.synth import tables
+
+#: People born in or after this year draw from the "young" given-name weights.
+YOUNG_FROM_YEAR = 1998
+
+
+def given_names(
+    rng: np.random.Generator, community: np.ndarray, sex: np.ndarray, birth_year: np.ndarray
+) -> np.ndarray:
+    """A given name for each person from their community's table (by sex and birth cohort)."""
+    table = tables.given_names()
+    out = np.empty(community.size, dtype=object)
+    young = birth_year >= YOUNG_FROM_YEAR
+    keys = pd.DataFrame({"c": community, "s": sex, "y": young})
+    for (comm, sx, yg), index in sorted(keys.groupby(["c", "s", "y"]).indices.items()):
+        options = table[(table["community"] == comm) & (table["sex"] == sx)]
+        if options.empty:  # unknown sex: draw from either
+            options = table[table["community"] == comm]
+        weights = options["weight_young" if yg else "weight_old"].to_numpy() + 0.05
+        names = options["name"].to_numpy(dtype=object)
+        out[index] = names[rng.choice(names.size, size=index.size, p=weights / weights.sum())]
+    return out
+
+
+def redraw_equal(
+    rng: np.random.Generator,
+    names: np.ndarray,
+    others: np.ndarray,
+    community: np.ndarray,
+    sex: np.ndarray,
+    birth_year: np.ndarray,
+) -> np.ndarray:
+    """Redraw ``names`` wherever they equal ``others`` (twins, middle = given), a few rounds."""
+    names = names.copy()
+    for _ in range(8):
+        same = np.flatnonzero(names == others)
+        if same.size == 0:
+            break
+        names[same] = given_names(rng, community[same], sex[same], birth_year[same])
+    return names
+
+
+def family_name_index(rng: np.random.Generator, community: np.ndarray) -> np.ndarray:
+    """Row of ``tables.family_names()`` for each entry, from that community's surnames."""
+    table = tables.family_names()
+    out = np.empty(community.size, dtype=np.int64)
+    groups = pd.Series(community).groupby(community).indices
+    for comm, index in sorted(groups.items()):
+        rows = np.flatnonzero(table["community"].to_numpy() == comm)
+        weights = table["weight"].to_numpy()[rows]
+        out[index] = rows[rng.choice(rows.size, size=len(index), p=weights / weights.sum())]
+    return out
+
+
+def render_family_name(index: np.ndarray, sex: np.ndarray) -> np.ndarray:
+    """The masculine or feminine form (they differ for Polish and Lithuanian surnames)."""
+    table = tables.family_names()
+    male = table["name_m"].to_numpy(dtype=object)[index]
+    female = table["name_f"].to_numpy(dtype=object)[index]
+    return np.where(sex == "F", female, male)
+
+
+def apply_surname_customs(
+    rng: np.random.Generator,
+    family: np.ndarray,
+    community: np.ndarray,
+    sex: np.ndarray,
+    adult: np.ndarray,
+) -> np.ndarray:
+    """Surnames some communities use by sex (Begum, Khatun, Bibi for women; Singh, Kaur).
+
+    Begum, Khatun and Bibi are given to adult women only; Singh and Kaur to anyone.
+    """
+    family = family.copy()
+    draw = rng.random(family.size)
+    for row in tables.surname_customs().itertuples(index=False):
+        eligible = (community == row.community) & (sex == row.sex)
+        if row.surname in ("Begum", "Khatun", "Bibi"):
+            eligible &= adult
+        family[eligible & (draw >= 0) & (draw < row.rate)] = row.surname
+        draw = np.where(eligible, draw - row.rate, draw)
+    return family
