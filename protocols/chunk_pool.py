@@ -22,7 +22,7 @@ import pyarrow as pa
 from protocols.agreements import Agreement, Partnership
 from protocols.encoding import ExtractEncoder
 from protocols.keys import PartnershipKey
-from protocols.rawfile import RawChunk
+from protocols.rawfile import RawBlock, parse_block
 from protocols.validation import ChunkResult, RowValidator
 
 
@@ -54,8 +54,8 @@ class ChunkProcessor:
             self.encoder = ExtractEncoder(PartnershipKey(spec.secret), spec.partnership, spec.agreement,
                                           spec.extract_date)
 
-    def __call__(self, chunk: RawChunk) -> ProcessedChunk:
-        result = self.validator.check(chunk)
+    def __call__(self, block: RawBlock) -> ProcessedChunk:
+        result = self.validator.check(parse_block(block))
         table = None
         if self.encoder is not None:
             table = self.encoder.encode(result.clean)
@@ -71,25 +71,25 @@ def _start_worker(spec: ProcessorSpec) -> None:
     _PROCESSOR = ChunkProcessor(spec)
 
 
-def _process(chunk: RawChunk) -> ProcessedChunk:
+def _process(block: RawBlock) -> ProcessedChunk:
     assert _PROCESSOR is not None
-    return _PROCESSOR(chunk)
+    return _PROCESSOR(block)
 
 
-def process_chunks(spec: ProcessorSpec, chunks: Iterable[RawChunk], workers: int) -> Iterator[ProcessedChunk]:
-    """Yield processed chunks in file order, using ``workers`` processes when above one."""
+def process_chunks(spec: ProcessorSpec, blocks: Iterable[RawBlock], workers: int) -> Iterator[ProcessedChunk]:
+    """Yield processed blocks in file order, using ``workers`` processes when above one."""
     if workers <= 1:
         processor = ChunkProcessor(spec)
-        for chunk in chunks:
-            yield processor(chunk)
+        for block in blocks:
+            yield processor(block)
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(spec,)) as pool:
         pending: deque = deque()
         try:
-            for chunk in chunks:
-                pending.append(pool.submit(_process, chunk))
+            for block in blocks:
+                pending.append(pool.submit(_process, block))
                 if len(pending) >= 2 * workers:
                     yield pending.popleft().result()
             while pending:

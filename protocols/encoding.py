@@ -96,7 +96,7 @@ class ExtractEncoder:
         self._family: dict[tuple[str, ...], tuple] = {}
         self._parts: dict[tuple, list[str] | None] = {}
         self._dob: dict[dt.date, tuple] = {}
-        self._identities: dict[Identity, tuple] = {}
+        self._identities: dict[int, tuple] = {}
         self._month_precision = agreement.date_precision == "month"
 
     def _given_columns(self, parts: tuple[str, ...]) -> tuple:
@@ -165,9 +165,12 @@ class ExtractEncoder:
             self._dob[dob] = cached
         return cached
 
-    def _identity_columns(self, identity: Identity) -> tuple:
-        """Every sealed column that depends only on the identity, in IDENTITY_SEALED_COLUMNS order."""
-        cached = self._identities.get(identity)
+    def _identity_columns(self, identity: Identity, number: int) -> tuple:
+        """Every sealed column that depends only on the identity, in IDENTITY_SEALED_COLUMNS order.
+
+        ``number`` identifies the distinct identity (see CleanRows.identity_number).
+        """
+        cached = self._identities.get(number)
         if cached is not None:
             return cached
         t = self.tokens
@@ -193,12 +196,14 @@ class ExtractEncoder:
         )
         if len(self._identities) > 500_000:
             self._identities.clear()
-        self._identities[identity] = cached
+        self._identities[number] = cached
         return cached
 
     def encode(self, rows: CleanRows) -> pa.Table:
         n = len(rows)
-        identity_values = [self._identity_columns(identity) for identity in rows.identity]
+        identity_columns = self._identity_columns
+        identity_values = [identity_columns(identity, number)
+                           for identity, number in zip(rows.identity, rows.identity_number, strict=True)]
         columns: dict[str, list] = dict(zip(IDENTITY_SEALED_COLUMNS, (list(c) for c in zip(*identity_values, strict=False)),
                                             strict=True)) if n else {c: [] for c in IDENTITY_SEALED_COLUMNS}
         ages = []

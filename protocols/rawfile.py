@@ -22,11 +22,21 @@ csv.field_size_limit(1 << 20)
 
 
 @dataclass(frozen=True)
+class RawBlock:
+    """Whole records of a raw file as text; the first one is spreadsheet row ``first_row``."""
+
+    file_name: str
+    first_row: int
+    text: str
+
+
+@dataclass(frozen=True)
 class RawChunk:
     """Consecutive data rows: ``rows[i]`` is spreadsheet row ``row_numbers[i]``."""
 
     row_numbers: list[int]
     rows: list[list[str]]
+    blank_rows: int = 0  # lines with nothing on them: not data rows, counted and reported
 
 
 def where(path: Path | str, row: int | None = None, column: str | None = None) -> str:
@@ -53,7 +63,6 @@ class RawExtract:
                 [Problem(where(self.path), "empty file", "export the extract again with its header row")],
             )
         self.header = self._read_header()
-        self.blank_rows = 0  # lines with nothing on them: not data rows, counted and reported
 
     def _open(self) -> io.TextIOWrapper:
         # utf-8-sig accepts a byte-order mark; newline="" lets csv handle CRLF and quoted newlines.
@@ -121,31 +130,54 @@ class RawExtract:
                 problems,
             )
 
-    def chunks(self, size: int = 50_000) -> Iterator[RawChunk]:
-        """Yield data rows in chunks; raises ExtractError on undecodable bytes or broken CSV."""
-        row = 1
-        numbers: list[int] = []
-        rows: list[list[str]] = []
+    def blocks(self, size: int = 50_000) -> Iterator[RawBlock]:
+        """Yield the data as text blocks of whole records, ``size`` records at most.
+
+        Only splits lines (a record continues while its quotes are unbalanced), so the
+        heavier CSV parsing can run wherever the block goes (see ``parse_block``).
+        """
         try:
             with self._open() as handle:
-                reader = csv.reader(handle)
-                next(reader, None)
-                for record in reader:
-                    row += 1
-                    if not record:  # a blank line holds no record; it is counted, not read
-                        self.blank_rows += 1
-                        continue
-                    numbers.append(row)
-                    rows.append(record)
-                    if len(rows) >= size:
-                        yield RawChunk(numbers, rows)
-                        numbers, rows = [], []
+                lines = iter(handle)
+                quotes = 0
+                for line in lines:  # the header record
+                    quotes += line.count('"')
+                    if quotes % 2 == 0:
+                        break
+                first, buffer, records, quotes = 2, [], 0, 0
+                for line in lines:
+                    buffer.append(line)
+                    quotes += line.count('"')
+                    if quotes % 2:
+                        continue  # a quoted value runs on to the next line
+                    quotes = 0
+                    records += 1
+                    if records >= size:
+                        yield RawBlock(self.path.name, first, "".join(buffer))
+                        first, buffer, records = first + records, [], 0
+                if buffer:
+                    yield RawBlock(self.path.name, first, "".join(buffer))
         except UnicodeDecodeError:
             raise self._decode_error() from None
-        except csv.Error as error:
-            raise ExtractError(
-                f"{self.path.name} row {row + 1} ({ROW_CONVENTION}) is not valid CSV ({error})",
-                [Problem(where(self.path, row + 1), "broken CSV quoting", "check the quotes on that row")],
-            ) from None
-        if rows:
-            yield RawChunk(numbers, rows)
+
+
+def parse_block(block: RawBlock) -> RawChunk:
+    """Parse a block's records; blank lines keep their row number but hold no record."""
+    numbers: list[int] = []
+    rows: list[list[str]] = []
+    row = block.first_row - 1
+    blank = 0
+    try:
+        for record in csv.reader(io.StringIO(block.text, newline="")):
+            row += 1
+            if not record:
+                blank += 1
+                continue
+            numbers.append(row)
+            rows.append(record)
+    except csv.Error as error:
+        raise ExtractError(
+            f"{block.file_name} row {row + 1} ({ROW_CONVENTION}) is not valid CSV ({error})",
+            [Problem(where(block.file_name, row + 1), "broken CSV quoting", "check the quotes on that row")],
+        ) from None
+    return RawChunk(numbers, rows, blank)

@@ -1,7 +1,8 @@
 """``validate`` and ``pseudonymise``: raw extract in, reports and one sealed file out.
 
-Streaming: the raw file is read in chunks, each validated, normalised and encoded, and
-written as one Parquet row group, so memory stays bounded whatever the file's size.
+Streaming: the raw file is read in blocks of whole records, each validated, normalised and
+encoded (in worker processes for larger files, see ``protocols.chunk_pool``) and written as
+one Parquet row group, so memory stays bounded whatever the file's size.
 Outputs are written to temporary files and renamed at the end: a whole-file problem or an
 interruption leaves no partial output.
 """
@@ -35,13 +36,14 @@ from protocols.chunk_pool import ProcessorSpec, process_chunks
 from protocols.encoding import sealed_schema
 from protocols.keys import PartnershipKey
 from protocols.normalise import compile_date_format
-from protocols.rawfile import ROW_CONVENTION, RawExtract
+from protocols.rawfile import RawExtract, where
 from protocols.tally import ExtractTally
 from protocols.validation import RowIssue
 
 Progress = Callable[[str, int, int], None]
-CHUNK_ROWS = 50_000
-PARALLEL_FROM_ROWS = 150_000
+MAX_BLOCK_ROWS = 25_000
+MIN_BLOCK_ROWS = 5_000
+PARALLEL_FROM_ROWS = 60_000
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -72,11 +74,8 @@ class ExtractReport:
 
     def located_messages(self, limit: int = 20) -> list[str]:
         """The first problems as sentences naming file, row and column (never a value)."""
-        out = []
-        for issue in self.issues[:limit]:
-            column = f", column {issue.column}" if issue.column else ""
-            out.append(f"{self.path.name} row {issue.row} ({ROW_CONVENTION}){column}: {issue.reason} [{issue.kind}]")
-        return out
+        return [f"{where(self.path, issue.row, issue.column)}: {issue.reason} [{issue.kind}]"
+                for issue in self.issues[:limit]]
 
 
 def file_date(path: Path) -> dt.date:
@@ -144,6 +143,13 @@ class _Sidecars:
             temp.unlink(missing_ok=True)
 
 
+def block_rows(rows: int) -> int:
+    """Rows per block for a file of about ``rows`` rows: enough blocks to keep every worker
+    busy to the end, small enough to bound memory. Depends on the file only, never on the
+    number of workers, so the sealed bytes are the same on any machine."""
+    return max(MIN_BLOCK_ROWS, min(MAX_BLOCK_ROWS, rows // 8))
+
+
 def default_workers(rows: int) -> int:
     """Worker processes for a file of about ``rows`` rows: one for small files (starting a
     process costs about a second), otherwise one per core, at most four."""
@@ -154,7 +160,7 @@ def default_workers(rows: int) -> int:
 
 def _run(path: Path, source: str, agreements: AgreementSet, date_format: str | None,
          extract_date: dt.date | None, key: PartnershipKey | None, on_table, progress: Progress | None,
-         chunk_rows: int, workers: int | None) -> ExtractReport:
+         chunk_rows: int | None, workers: int | None) -> ExtractReport:
     path = Path(path)
     agreement = agreements[source]
     raw = RawExtract(path, agreement)
@@ -171,7 +177,8 @@ def _run(path: Path, source: str, agreements: AgreementSet, date_format: str | N
     tally = ExtractTally(path, agreement, date_format)
     sidecars = _Sidecars(path, raw.header)
     try:
-        chunks = process_chunks(spec, raw.chunks(chunk_rows), workers or default_workers(total))
+        blocks = raw.blocks(chunk_rows or block_rows(total))
+        chunks = process_chunks(spec, blocks, workers or default_workers(total))
         for number, processed in enumerate(chunks):
             result = processed.result
             tally.add(result)
@@ -197,7 +204,7 @@ def _run(path: Path, source: str, agreements: AgreementSet, date_format: str | N
     report.rows_in = tally.rows_in
     report.accepted = tally.accepted
     report.quarantined = tally.quarantined
-    report.blank_rows = raw.blank_rows
+    report.blank_rows = tally.blank_rows
     report.records = tally.records
     report.fields_blanked = dict(sorted(tally.blanked.items()))
     report.warnings = tally.warnings
@@ -206,7 +213,7 @@ def _run(path: Path, source: str, agreements: AgreementSet, date_format: str | N
 
 def validate_extract(path: str | Path, source: str, agreements: AgreementSet, *,
                      date_format: str | None = None, extract_date: dt.date | None = None,
-                     progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS,
+                     progress: Progress | None = None, chunk_rows: int | None = None,
                      workers: int | None = None) -> ExtractReport:
     """Check a raw extract against its agreement; write quarantine and problems CSVs beside it."""
     return _run(Path(path), source, agreements, date_format, extract_date, None, lambda table: None,
@@ -216,7 +223,7 @@ def validate_extract(path: str | Path, source: str, agreements: AgreementSet, *,
 def pseudonymise(path: str | Path, out: str | Path, source: str, key: PartnershipKey,
                  agreements: AgreementSet, *, date_format: str | None = None,
                  extract_date: dt.date | None = None, overwrite: bool = False,
-                 progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS,
+                 progress: Progress | None = None, chunk_rows: int | None = None,
                  workers: int | None = None) -> ExtractReport:
     """Validate, normalise and encode a raw extract into ONE sealed file at ``out``.
 

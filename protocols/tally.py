@@ -33,7 +33,7 @@ class ExtractTally:
         self.path = path
         self.agreement = agreement
         self.date_format = date_format
-        self.rows_in = self.accepted = self.quarantined = self.warnings = 0
+        self.rows_in = self.accepted = self.quarantined = self.warnings = self.blank_rows = 0
         self.indicator_values = 0
         self.blanked: Counter[str] = Counter()
         self.date_values: Counter[str] = Counter()
@@ -46,6 +46,7 @@ class ExtractTally:
         """Merge one chunk's counts and add conflicting-identity warnings to its issues."""
         stats = result.stats
         self.rows_in += stats.rows_in
+        self.blank_rows += stats.blank_rows
         self.accepted += stats.accepted
         self.quarantined += stats.quarantined
         self.indicator_values += stats.indicator_values

@@ -19,6 +19,7 @@ import hashlib
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -80,6 +81,8 @@ class CleanRows:
     row_number: list[int] = field(default_factory=list)
     record_id: list[str] = field(default_factory=list)
     identity: list[Identity] = field(default_factory=list)
+    #: a number per distinct identity, never reused within one validator (a cache key)
+    identity_number: list[int] = field(default_factory=list)
     indicator: list[str | None] = field(default_factory=list)
     event_date: list[dt.date | None] = field(default_factory=list)
     end_date: list[dt.date | None] = field(default_factory=list)
@@ -95,6 +98,7 @@ class ChunkStats:
     """Counts from one chunk; the caller adds them up over the file (see protocols.tally)."""
 
     rows_in: int = 0
+    blank_rows: int = 0
     accepted: int = 0
     quarantined: int = 0
     blanked: Counter = field(default_factory=Counter)
@@ -127,16 +131,29 @@ class _Cache:
         self._values: dict[str, object] = {}
 
     def __call__(self, raw: str):
-        value = self._values.get(raw, None)
-        if value is None and raw not in self._values:
-            try:
-                value = self._function(raw)
-            except ValueError:
-                value = _FAILED
-            if len(self._values) > 500_000:
-                self._values.clear()
-            self._values[raw] = value
+        try:
+            return self._values[raw]
+        except KeyError:
+            pass
+        try:
+            value = self._function(raw)
+        except ValueError:
+            value = _FAILED
+        if len(self._values) > 500_000:
+            self._values.clear()
+        self._values[raw] = value
         return value
+
+
+def _tuple_getter(indices: list[int]):
+    """A function returning the values at ``indices`` as a tuple (itemgetter returns a bare
+    value for one index)."""
+    if len(indices) >= 2:
+        return itemgetter(*indices)
+    if len(indices) == 1:
+        only = indices[0]
+        return lambda record: (record[only],)
+    return lambda record: ()
 
 
 class RowValidator:
@@ -156,7 +173,9 @@ class RowValidator:
         self._stats = ChunkStats()
         self._identities: dict[tuple[str, ...], tuple] = {}
         self._shares = {c: agreement.shares(c) for c in agreement.fields}
-        self._identity_indices = tuple(i for i, c in enumerate(header) if c in IDENTITY_COLUMNS and c != "record_id")
+        identity_indices = [i for i, c in enumerate(header) if c in IDENTITY_COLUMNS and c != "record_id"]
+        self._raw_identity = _tuple_getter(identity_indices)
+        self._identity_count = 0
         parse = self._parse_date
         self._date = _Cache(parse)
         self._names = _Cache(name_parts)
@@ -178,14 +197,14 @@ class RowValidator:
         return "" if i is None else record[i].strip()
 
     def check(self, chunk: RawChunk) -> ChunkResult:
-        self._stats = stats = ChunkStats()
+        self._stats = stats = ChunkStats(blank_rows=chunk.blank_rows)
         clean = CleanRows()
         identities: list[tuple[str, int, int]] = []
         issues: list[RowIssue] = []
         quarantined: list[tuple[int, list[str], str, str]] = []
         width = len(self.header)
-        ix = self.index
-        id_columns = self._identity_indices
+        record_id_at = self.index["record_id"]
+        raw_identity_of = self._raw_identity
 
         def reject(row: int, record: list[str], column: str, reason: str) -> None:
             quarantined.append((row, record, column, reason))
@@ -196,18 +215,18 @@ class RowValidator:
             if len(record) != width:
                 reject(row, record, "", f"the row has {len(record)} values but the header has {width}")
                 continue
-            record_id = record[ix["record_id"]].strip()
+            record_id = record[record_id_at].strip()
             if not record_id:
                 reject(row, record, "record_id", "record_id is blank")
                 continue
-            raw_identity = tuple(record[i] for i in id_columns)
+            raw_identity = raw_identity_of(record)
             known = self._identities.get(raw_identity)
             if known is None:
                 known = self._identity_of(record)
                 if len(self._identities) > 500_000:
                     self._identities.clear()
                 self._identities[raw_identity] = known
-            identity, blanks, dob_outcome, digest = known
+            identity, blanks, dob_outcome, digest, number = known
             if dob_outcome is not None:  # date statistics count rows, not distinct identities
                 stats.date_values["date_of_birth"] += 1
                 stats.date_failures["date_of_birth"] += dob_outcome
@@ -222,6 +241,7 @@ class RowValidator:
             clean.row_number.append(row)
             clean.record_id.append(record_id)
             clean.identity.append(identity)
+            clean.identity_number.append(number)
             indicator, event_date, end_date, value, detail = event
             clean.indicator.append(indicator)
             clean.event_date.append(event_date)
@@ -288,12 +308,13 @@ class RowValidator:
             detail = detail_raw
         return (indicator, event_date, end_date, value, detail)
 
-    def _identity_of(self, record: list[str]) -> tuple[Identity, tuple[tuple[str, str], ...], int | None, int]:
+    def _identity_of(self, record: list[str]) -> tuple:
         """Normalise one distinct set of raw identity values.
 
         Returns the identity, the fields blanked with their reasons, whether the date of
-        birth failed to parse (1), parsed (0) or was blank (None), and a digest of name and
-        date of birth that is the same in every process (for conflicting-identity checks).
+        birth failed to parse (1), parsed (0) or was blank (None), a digest of name and date
+        of birth that is the same in every process (for conflicting-identity checks), and a
+        number for this distinct identity (the encoder's cache key).
         """
         blanks: list[tuple[str, str]] = []
         dob_raw = self._get(record, "date_of_birth")
@@ -338,7 +359,8 @@ class RowValidator:
         )
         digest = int.from_bytes(hashlib.blake2b(
             repr((identity.given, identity.family, identity.dob)).encode("utf-8"), digest_size=8).digest(), "big")
-        return identity, tuple(blanks), dob_outcome, digest
+        self._identity_count += 1
+        return identity, tuple(blanks), dob_outcome, digest, self._identity_count
 
     def _date_of_birth(self, raw: str) -> tuple[dt.date | None, str]:
         """The date of birth, or None with the reason it was blanked ("" when fine or blank)."""

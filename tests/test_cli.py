@@ -69,3 +69,33 @@ def test_validate_prints_reconciled_counts_without_values(tmp_path):
     assert result.exit_code == 0
     assert "reconciled" in result.output and "yes" in result.output
     assert "column nhs_number" in result.output and "9434765918" not in result.output
+
+
+@pytest.mark.slow
+def test_synth_command_writes_seven_sources_and_truth_byte_identically(tmp_path):
+    runner = CliRunner()
+    for name in ("a", "b"):
+        result = runner.invoke(cli, ["synth", "--people", "20000", "--seed", "7", "--reference-date",
+                                     "2026-09-30", "--out", str(tmp_path / name), "--quiet"])
+        assert result.exit_code == 0, result.output
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    raw = [f.name for f in files if f.parts[0] == "raw"]
+    assert raw == sorted(f"{s}.csv" for s in ("schools", "police", "dwp", "housing", "health", "social_care",
+                                              "probation"))
+    assert {"records.csv", "persons.csv", "eligible.csv"} <= {f.name for f in files if f.parts[0] == "truth"}
+    for relative in files:
+        assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes(), relative
+    again = runner.invoke(cli, ["synth", "--people", "200", "--out", str(tmp_path / "a")])
+    assert again.exit_code == 1 and again.output.startswith("Error: ")
+
+
+def test_a_whole_file_problem_leaves_no_sealed_output(tmp_path):
+    from protocols.keys import generate_key, write_key_file
+
+    write_key_file(tmp_path / "k.key", generate_key())
+    rows = [health_row(record_id=f"H{i}", date_of_birth="14/03/1985", event_date="01/05/2026") for i in range(8)]
+    raw = write_csv(tmp_path / "health.csv", rows)
+    result = CliRunner().invoke(cli, ["pseudonymise", "--source", "health", "--key", str(tmp_path / "k.key"),
+                                      "--in", str(raw), "--out", str(tmp_path / "out" / "health.sealed")])
+    assert result.exit_code == 1 and "--date-format DD/MM/YYYY" in result.output
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["health.csv", "k.key"]

@@ -61,11 +61,11 @@ def demo(out_dir, people, seed, reference_date, quiet) -> None:
         summary = run_demo(out_dir, agreements, people=people, seed=seed,
                            reference_date=reference_date, progress=progress)
     table = Table(title=f"Sealed extracts at {reference_date}", title_justify="left")
-    for column in ("source", "rows in", "accepted", "quarantined", "records", "sealed file"):
-        table.add_column(column, justify="left" if column in ("source", "sealed file") else "right")
+    for column in ("source", "rows in", "accepted", "quarantined", "fields blanked", "records"):
+        table.add_column(column, justify="left" if column == "source" else "right")
     for report in summary.seal_reports:
         table.add_row(report.source, f"{report.rows_in:,}", f"{report.accepted:,}", f"{report.quarantined:,}",
-                      f"{report.records:,}", report.sealed_path.name)
+                      f"{sum(report.fields_blanked.values()):,}", f"{report.records:,}")
     console.print(table)
     console.print(f"County: {summary.synth.people:,} people, {summary.synth.families:,} families "
                   f"({summary.synth.eligible_families:,} eligible in truth).", markup=False)

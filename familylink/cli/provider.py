@@ -25,7 +25,7 @@ extract_date_option = click.option(
 source_option = click.option("--source", required=True, help="Source name, e.g. schools or police.")
 workers_option = click.option(
     "--workers", type=click.IntRange(min=1, max=32), default=None,
-    help="Processes to use [default: one for small files, one per core (max 4) from 150,000 rows].")
+    help="Processes to use [default: one for small files, one per core (max 4) from 60,000 rows].")
 input_option = click.option("--in", "input_path", required=True,
                             type=click.Path(dir_okay=False, path_type=Path), help="The raw CSV extract.")
 

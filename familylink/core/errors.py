@@ -31,6 +31,9 @@ class FamilylinkError(Exception):
         self.problems: tuple[Problem, ...] = tuple(problems)
         super().__init__(self.render())
 
+    def __reduce__(self):  # keep summary and problems when raised in a worker process
+        return (self.__class__, (self.summary, self.problems))
+
     def render(self, limit: int = 50) -> str:
         lines = [self.summary]
         for problem in self.problems[:limit]:
