@@ -65,3 +65,11 @@ def test_special_category_needs_an_article_9_condition(tmp_path):
 def test_unknown_source_names_the_known_ones(agreements):
     with pytest.raises(ConfigError, match="no sharing agreement for source 'school'"):
         agreements["school"]
+
+
+def test_synthetic_extracts_share_exactly_what_the_agreements_allow(agreements):
+    from familylink.synth.records import SOURCE_IDENTITY_COLUMNS
+
+    assert set(SOURCE_IDENTITY_COLUMNS) == set(agreements.sources)
+    for source, columns in SOURCE_IDENTITY_COLUMNS.items():
+        assert set(columns) == set(agreements[source].fields), source
