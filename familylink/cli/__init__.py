@@ -6,6 +6,7 @@ import click
 
 import familylink
 from familylink.cli.data import demo, synth
+from familylink.cli.hub import link
 from familylink.cli.provider import keygen, pseudonymise, validate
 
 
@@ -19,7 +20,7 @@ def cli() -> None:
     """
 
 
-for command in (synth, keygen, validate, pseudonymise, demo):
+for command in (synth, keygen, validate, pseudonymise, link, demo):
     cli.add_command(command)
 
 

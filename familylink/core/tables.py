@@ -1,0 +1,49 @@
+"""DuckDB tables exchanged between stages, declared once.
+
+``matching`` writes them and ``identification`` reads them; neither imports the other.
+Each constant names a table; ``*_COLUMNS`` lists the columns every producer must write.
+"""
+
+from __future__ import annotations
+
+#: Every row of every sealed extract (the sealed columns plus ``extract_date``).
+SEALED_ROWS = "sealed_rows"
+
+#: One row per (source, record_id): the identity of its most recent row, for comparison.
+LINKAGE_RECORDS = "linkage_records"
+LINKAGE_RECORD_COLUMNS = (
+    "unique_id",  # "<source>|<record_id>"
+    "source",
+    "record_id",
+    "sex",
+    "age_months",
+    "postcode_district",
+    "tok_given", "tok_given_first", "tok_given_canon", "tok_given_nysiis", "tok_given_metaphone",
+    "tok_middle", "tok_family", "tok_family_nysiis", "tok_family_metaphone", "tok_family_parts",
+    "tok_name_parts",
+    "tok_dob", "tok_dob_swapped", "tok_dob_year", "tok_dob_month", "tok_dob_day",
+    "tok_postcode", "tok_postcode_sector", "tok_address", "tok_building", "tok_uprn",
+    "tok_nhs", "tok_ni", "tok_upn", "tok_household",
+    "bf_given", "bf_family", "bf_address",  # BIT
+    "bf_given_bits", "bf_family_bits", "bf_address_bits",  # popcounts (INTEGER)
+    "latest_event_date",
+)
+
+#: Every distinct address a record has carried, newest first (for household formation).
+RECORD_ADDRESSES = "record_addresses"
+RECORD_ADDRESS_COLUMNS = (
+    "unique_id", "source", "record_id", "tok_uprn", "tok_postcode", "tok_address", "tok_building",
+    "bf_address", "bf_address_bits", "tok_household", "last_seen", "is_latest",
+)
+
+#: Person clusters: one row per (source, record_id).
+PERSONS = "persons"
+PERSON_COLUMNS = ("source", "record_id", "unique_id", "person_id", "link_confidence")
+
+#: Households: one row per person.
+HOUSEHOLDS = "households"
+HOUSEHOLD_COLUMNS = ("household_id", "person_id", "basis")
+
+#: Addresses judged communal (hostels, HMOs, temporary accommodation).
+COMMUNAL_ADDRESSES = "communal_addresses"
+COMMUNAL_ADDRESS_COLUMNS = ("address_key", "kind", "persons", "household_refs")

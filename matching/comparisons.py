@@ -1,0 +1,138 @@
+"""The person comparisons, one per concept, as Splink 5 comparison objects over tokens.
+
+Only tokens, Bloom filters and clear derived attributes are compared. Dice coefficients
+of Bloom filters use fixed-width BIT columns and stored popcounts (``*_bits``):
+``2 * bit_count(a & b) / (bits_a + bits_b)``, which DuckDB computes with popcount
+instructions. Address, postcode and UPRN describe one location and form one comparison:
+scoring them separately double-counts correlated evidence and merges family members.
+"""
+
+from __future__ import annotations
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+
+from matching.settings import LinkageSettings
+
+FAR_APART_DOB_M = 0.0005
+
+
+def dice(column: str, left: str = "{column}_l", right: str = "{column}_r") -> str:
+    """SQL for the Dice coefficient of the ``column`` Bloom filters of a pair.
+
+    ``left``/``right`` name each side's column (default: Splink's ``_l``/``_r`` names;
+    pass ``"l.{column}"`` and ``"r.{column}"`` for a plain self-join).
+    """
+    a, b = left.format(column=column), right.format(column=column)
+    bits_a, bits_b = left.format(column=f"{column}_bits"), right.format(column=f"{column}_bits")
+    return f"(2.0 * bit_count({a} & {b})::INTEGER / nullif({bits_a} + {bits_b}, 0))"
+
+
+def _either_null(*columns: str) -> str:
+    return " OR ".join(f"{c}_l IS NULL OR {c}_r IS NULL" for c in columns)
+
+
+def given_name(settings: LinkageSettings) -> cl.CustomComparison:
+    high, *lower = settings.dice.given_name
+    levels = [
+        cll.CustomLevel(_either_null("tok_given_first"), "given name missing").configure(is_null_level=True),
+        cll.ExactMatchLevel("tok_given_first", term_frequency_adjustments=True),
+        cll.CustomLevel("tok_given_canon_l = tok_given_canon_r", "same canonical name (nickname)"),
+        cll.CustomLevel(f"{dice('bf_given')} >= {high}", f"Dice >= {high}"),
+        cll.CustomLevel("tok_given_nysiis_l = tok_given_nysiis_r OR tok_given_metaphone_l = tok_given_metaphone_r",
+                        "sounds alike"),
+        *[cll.CustomLevel(f"{dice('bf_given')} >= {t}", f"Dice >= {t}") for t in lower],
+        cll.CustomLevel("len(list_intersect(tok_name_parts_l, tok_name_parts_r)) >= 2",
+                        "name parts shared (given and family swapped)"),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(levels, "given_name", "given name tokens and Bloom filter")
+
+
+def family_name(settings: LinkageSettings) -> cl.CustomComparison:
+    high, *lower = settings.dice.family_name
+    levels = [
+        cll.CustomLevel(_either_null("tok_family"), "family name missing").configure(is_null_level=True),
+        cll.ExactMatchLevel("tok_family", term_frequency_adjustments=True),
+        cll.CustomLevel("list_has_any(tok_family_parts_l, tok_family_parts_r)",
+                        "a part of a multi-part name shared"),
+        cll.CustomLevel(f"{dice('bf_family')} >= {high}", f"Dice >= {high}"),
+        cll.CustomLevel("tok_family_nysiis_l = tok_family_nysiis_r OR tok_family_metaphone_l = tok_family_metaphone_r",
+                        "sounds alike"),
+        *[cll.CustomLevel(f"{dice('bf_family')} >= {t}", f"Dice >= {t}") for t in lower],
+        cll.CustomLevel("len(list_intersect(tok_name_parts_l, tok_name_parts_r)) >= 2",
+                        "name parts shared (given and family swapped)"),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(levels, "family_name", "family name tokens and Bloom filter")
+
+
+def date_of_birth(settings: LinkageSettings) -> cl.CustomComparison:
+    two_of_three = ("(tok_dob_year_l = tok_dob_year_r)::INTEGER + (tok_dob_month_l = tok_dob_month_r)::INTEGER"
+                    " + (tok_dob_day_l = tok_dob_day_r)::INTEGER >= 2")
+    levels = [
+        cll.CustomLevel(_either_null("tok_dob"), "date of birth missing").configure(is_null_level=True),
+        cll.ExactMatchLevel("tok_dob"),
+        cll.CustomLevel("tok_dob_swapped_l = tok_dob_r OR tok_dob_l = tok_dob_swapped_r", "day and month swapped"),
+        cll.CustomLevel(two_of_three, "two of year, month, day equal"),
+        cll.CustomLevel("abs(age_months_l - age_months_r) <= 14", "different dates, ages within a year"),
+        # Dates differing in every component and ages more than a year apart are almost never
+        # one person. EM would learn otherwise from parents and children with the same name at
+        # one address, who sit inside its blocks, so this m is fixed rather than trained.
+        cll.ElseLevel().configure(m_probability=FAR_APART_DOB_M, fix_m_probability=True),
+    ]
+    return cl.CustomComparison(levels, "date_of_birth", "date of birth tokens, and ages in clear")
+
+
+def location(settings: LinkageSettings) -> cl.CustomComparison:
+    high, *lower = settings.dice.address
+    none = " AND ".join(f"({c}_l IS NULL OR {c}_r IS NULL)" for c in ("tok_uprn", "tok_address", "tok_postcode"))
+    levels = [
+        cll.CustomLevel(none, "no location on one side").configure(is_null_level=True),
+        cll.CustomLevel("tok_uprn_l = tok_uprn_r", "same UPRN"),
+        cll.CustomLevel("tok_address_l = tok_address_r AND tok_postcode_l = tok_postcode_r", "same address"),
+        cll.CustomLevel(f"tok_postcode_l = tok_postcode_r AND {dice('bf_address')} >= {high}",
+                        f"same postcode, address Dice >= {high}"),
+        cll.CustomLevel("tok_address_l = tok_address_r", "same address line, postcode differs"),
+        *[cll.CustomLevel(f"tok_postcode_l = tok_postcode_r AND {dice('bf_address')} >= {t}",
+                          f"same postcode, address Dice >= {t}") for t in lower],
+        cll.CustomLevel("tok_postcode_l = tok_postcode_r", "same postcode unit"),
+        cll.CustomLevel("tok_postcode_sector_l = tok_postcode_sector_r", "same postcode sector"),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(levels, "location", "UPRN, address and postcode as one location")
+
+
+def national_identifiers(settings: LinkageSettings) -> cl.CustomComparison:
+    pairs = ("tok_nhs", "tok_ni", "tok_upn")
+    shared = " OR ".join(f"({c}_l IS NOT NULL AND {c}_r IS NOT NULL)" for c in pairs)
+    levels = [
+        cll.CustomLevel(f"NOT ({shared})", "no identifier in common use").configure(is_null_level=True),
+        cll.CustomLevel(" OR ".join(f"{c}_l = {c}_r" for c in pairs), "same NHS, NI or UPN"),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(levels, "national_id", "NHS number, NI number, UPN")
+
+
+def sex(settings: LinkageSettings) -> cl.CustomComparison:
+    levels = [
+        cll.CustomLevel("sex_l IS NULL OR sex_r IS NULL OR sex_l = 'U' OR sex_r = 'U'",
+                        "sex unknown").configure(is_null_level=True),
+        cll.ExactMatchLevel("sex"),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(levels, "sex", "recorded sex")
+
+
+def middle_names(settings: LinkageSettings) -> cl.CustomComparison:
+    levels = [
+        cll.CustomLevel(_either_null("tok_middle"), "middle names missing").configure(is_null_level=True),
+        cll.ExactMatchLevel("tok_middle"),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(levels, "middle_names", "middle names token")
+
+
+def person_comparisons(settings: LinkageSettings) -> list[cl.CustomComparison]:
+    return [builder(settings) for builder in (given_name, family_name, date_of_birth, location,
+                                               national_identifiers, sex, middle_names)]

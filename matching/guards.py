@@ -1,0 +1,67 @@
+"""Guards against chaining: edges that must never join two records, and clusters to split.
+
+- Two records with different NHS numbers, NI numbers or UPNs are different people.
+- Twins: the same date of birth at the same address with clearly different given names
+  (no equal first or canonical name token, Bloom-filter Dice below the lowest given-name
+  threshold, and no sign of a given/family swap) are two people, however strongly the rest
+  agrees. Fellegi-Sunter alone cannot tell them apart: their family name, date of birth and
+  address all agree.
+- After clustering, a cluster that still holds two different national identifiers (joined
+  through a third record) loses its weakest internal edge, and is clustered again, until
+  no such cluster remains or the round limit is reached; what remains is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from familylink.core.tables import LINKAGE_RECORDS
+from matching.comparisons import dice
+from matching.settings import LinkageSettings
+
+EDGES_TABLE = "person_edges"
+_CONFLICT = " OR ".join(f"(l.{c} <> r.{c})" for c in ("tok_nhs", "tok_ni", "tok_upn"))
+
+
+@dataclass(frozen=True)
+class GuardSummary:
+    edges_kept: int
+    dropped_conflicting_identifier: int
+    dropped_twins: int
+
+
+def guarded_edges(con: duckdb.DuckDBPyConnection, pairs_table: str, settings: LinkageSettings) -> GuardSummary:
+    """Write ``person_edges``: pairs at or above the threshold that no guard forbids."""
+    lowest_given = min(settings.dice.given_name)
+    given_dice = dice("bf_given", "l.{column}", "r.{column}")
+    twins = f"""l.tok_dob = r.tok_dob
+        AND (l.tok_uprn = r.tok_uprn OR l.tok_address = r.tok_address OR l.tok_postcode = r.tok_postcode)
+        AND l.tok_given_first <> r.tok_given_first AND l.tok_given_canon <> r.tok_given_canon
+        AND coalesce({given_dice}, 0) < {lowest_given}
+        AND len(list_intersect(l.tok_name_parts, r.tok_name_parts)) < 2"""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {EDGES_TABLE} AS
+        SELECT p.left_id, p.right_id, p.match_weight, p.match_probability,
+               coalesce({_CONFLICT}, false) AS conflicting_identifier,
+               coalesce({twins}, false) AS twins
+        FROM {pairs_table} p
+        JOIN {LINKAGE_RECORDS} l ON l.unique_id = p.left_id
+        JOIN {LINKAGE_RECORDS} r ON r.unique_id = p.right_id
+        WHERE p.match_probability >= ?
+        ORDER BY p.left_id, p.right_id
+    """, [settings.clustering.threshold_match_probability])
+    conflicting, twin_pairs = con.execute(
+        f"SELECT count(*) FILTER (conflicting_identifier), count(*) FILTER (twins AND NOT conflicting_identifier) "
+        f"FROM {EDGES_TABLE}").fetchone()
+    con.execute(f"DELETE FROM {EDGES_TABLE} WHERE conflicting_identifier OR twins")
+    kept = con.execute(f"SELECT count(*) FROM {EDGES_TABLE}").fetchone()[0]
+    return GuardSummary(kept, conflicting, twin_pairs)
+
+
+def conflicted_clusters_sql(clusters_table: str) -> str:
+    """SQL listing cluster ids that hold two different values of a national identifier."""
+    checks = " OR ".join(f"count(DISTINCT r.{c}) > 1" for c in ("tok_nhs", "tok_ni", "tok_upn"))
+    return f"""SELECT c.cluster_id FROM {clusters_table} c JOIN {LINKAGE_RECORDS} r USING (unique_id)
+               GROUP BY c.cluster_id HAVING {checks}"""

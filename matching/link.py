@@ -1,0 +1,151 @@
+"""Person linkage, end to end: sealed extracts in, the ``persons`` table and files out.
+
+API only (the CLI presents the summary). Everything lives in one DuckDB database in the
+run directory; the model, its charts and ``persons.csv`` are written beside it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+from familylink.core.tables import LINKAGE_RECORDS, PERSONS
+from matching.guards import EDGES_TABLE, GuardSummary, conflicted_clusters_sql, guarded_edges
+from matching.load import load_sealed_folder
+from matching.model import LinkageModel, load_model_document
+from matching.settings import LinkageSettings
+
+Progress = Callable[[str, int, int], None]
+CLUSTERS_TABLE = "person_clusters"
+MAX_SPLIT_ROUNDS = 10
+
+
+@dataclass
+class LinkSummary:
+    records: int
+    rows: int
+    persons: int
+    pairs_scored: int
+    guards: GuardSummary
+    conflicted_clusters_left: int
+    oversize_clusters: int
+    largest_cluster: int
+    key_fingerprint: str
+    model_path: Path
+    charts: list[Path]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con: duckdb.DuckDBPyConnection, *,
+                 model_file: Path | None = None, progress: Progress | None = None) -> LinkSummary:
+    """Link every record of the sealed extracts in ``extracts`` into persons."""
+    seconds: dict[str, float] = {}
+    step = _Stopwatch(seconds, progress)
+    with step("load"):
+        loaded = load_sealed_folder(extracts, con)
+    sources = sorted({e.source for e in loaded.extracts})
+    inputs = {e.path.name: e.content_sha256 for e in loaded.extracts}
+    trained = load_model_document(model_file)["splink_model"] if model_file else None
+    with step("train"):
+        model = LinkageModel(con, settings, sources, trained=trained)
+        if trained is None:
+            model.train()
+    model_path = run_dir / "model.json"
+    model.save(model_path, {"extracts": inputs, "key_fingerprint": loaded.key_fingerprint,
+                            "reused_from": str(model_file) if model_file else None})
+    charts = model.save_charts(run_dir)
+    with step("predict"):
+        pairs = model.predict()
+        pairs_scored = con.execute(f"SELECT count(*) FROM {pairs}").fetchone()[0]
+    with step("cluster"):
+        guards = guarded_edges(con, pairs, settings)
+        conflicted = _cluster(con, model)
+        _write_persons(con)
+        oversize, largest = con.execute(
+            f"SELECT count(*) FILTER (n > ?), coalesce(max(n), 0) FROM "
+            f"(SELECT count(*) AS n FROM {PERSONS} GROUP BY person_id)",
+            [settings.clustering.oversize_cluster]).fetchone()
+    persons = con.execute(f"SELECT count(DISTINCT person_id) FROM {PERSONS}").fetchone()[0]
+    write_persons_csv(con, run_dir / "persons.csv")
+    return LinkSummary(loaded.records, loaded.rows, persons, pairs_scored, guards, conflicted, oversize,
+                       largest, loaded.key_fingerprint, model_path, charts, seconds)
+
+
+def _cluster(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> int:
+    """Connected components over guarded edges; split clusters holding two identifiers."""
+    for _ in range(MAX_SPLIT_ROUNDS):
+        clusters = cluster_pairwise_predictions_at_threshold(
+            LINKAGE_RECORDS, EDGES_TABLE, model.db_api, "unique_id", "left_id", "right_id")
+        con.execute(f"CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS "
+                    f"SELECT unique_id, cluster_id FROM {clusters.physical_name}")
+        clusters.drop_table_from_database_and_remove_from_cache()
+        conflicted = con.execute(f"SELECT count(*) FROM ({conflicted_clusters_sql(CLUSTERS_TABLE)})").fetchone()[0]
+        if conflicted == 0:
+            return 0
+        # drop the weakest internal edge of every conflicted cluster, then cluster again
+        con.execute(f"""
+            DELETE FROM {EDGES_TABLE} WHERE (left_id, right_id) IN (
+                SELECT arg_min((e.left_id, e.right_id), (e.match_probability, e.left_id, e.right_id))
+                FROM {EDGES_TABLE} e JOIN {CLUSTERS_TABLE} c ON c.unique_id = e.left_id
+                WHERE c.cluster_id IN ({conflicted_clusters_sql(CLUSTERS_TABLE)})
+                GROUP BY c.cluster_id)""")
+    return conflicted
+
+
+def _write_persons(con: duckdb.DuckDBPyConnection) -> None:
+    """Deterministic person ids and each record's link confidence (its cluster's weakest link)."""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {PERSONS} AS
+        WITH named AS (
+            SELECT unique_id, cluster_id, min(unique_id) OVER (PARTITION BY cluster_id) AS first_id
+            FROM {CLUSTERS_TABLE}
+        ), numbered AS (
+            SELECT *, 'P' || lpad(dense_rank() OVER (ORDER BY first_id)::VARCHAR, 7, '0') AS person_id FROM named
+        ), weakest AS (
+            SELECT c.cluster_id, min(e.match_probability) AS weakest
+            FROM {EDGES_TABLE} e JOIN {CLUSTERS_TABLE} c ON c.unique_id = e.left_id
+            GROUP BY c.cluster_id
+        )
+        SELECT r.source, r.record_id, n.unique_id, n.person_id,
+               round(coalesce(w.weakest, 1.0), 4) AS link_confidence
+        FROM numbered n JOIN {LINKAGE_RECORDS} r USING (unique_id)
+        LEFT JOIN weakest w USING (cluster_id)
+        ORDER BY r.source, r.record_id
+    """)
+
+
+def write_persons_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """``persons.csv`` per the contract: every input record, sorted, byte-stable."""
+    con.execute(f"""COPY (SELECT source, record_id, person_id, link_confidence FROM {PERSONS}
+                    ORDER BY source, record_id) TO '{_sql_path(path)}' (HEADER, DELIMITER ',')""")
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+class _Stopwatch:
+    def __init__(self, seconds: dict[str, float], progress: Progress | None) -> None:
+        self.seconds, self.progress = seconds, progress
+        self.steps = ("load", "train", "predict", "cluster")
+
+    def __call__(self, name: str):
+        stopwatch = self
+
+        class _Step:
+            def __enter__(self):
+                self.start = time.perf_counter()
+                if stopwatch.progress:
+                    stopwatch.progress("linking", stopwatch.steps.index(name), len(stopwatch.steps))
+
+            def __exit__(self, *exc):
+                stopwatch.seconds[name] = round(time.perf_counter() - self.start, 2)
+                if stopwatch.progress and exc[0] is None:
+                    stopwatch.progress("linking", stopwatch.steps.index(name) + 1, len(stopwatch.steps))
+
+        return _Step()

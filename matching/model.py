@@ -1,0 +1,127 @@
+"""The one wrapper around Splink 5: train, predict, cluster, save and load the model.
+
+The rest of the code never sees a Splink object: methods take and return DuckDB table
+names. The backend is chosen here (DuckDB embedded; Spark is the path to national scale).
+Models are saved as JSON with the fingerprints of their inputs, never pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import duckdb
+from splink import DuckDBAPI, Linker, SettingsCreator
+
+from familylink.core.errors import ConfigError, Problem
+from familylink.core.fingerprint import fingerprint, write_json
+from familylink.core.tables import LINKAGE_RECORDS
+from matching.comparisons import person_comparisons
+from matching.settings import LinkageSettings
+
+MODEL_FORMAT = "familylink-linkage-model"
+PAIRS_TABLE = "person_pairs"
+CLUSTERS_TABLE = "person_clusters"
+
+logging.getLogger("splink").setLevel(logging.WARNING)
+
+
+class LinkageModel:
+    """A Fellegi-Sunter person model over the linkage records of every source."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings: LinkageSettings,
+                 sources: list[str], trained: dict | None = None) -> None:
+        if settings.backend != "duckdb":
+            raise ConfigError(f"linkage backend {settings.backend!r} is not available in this build",
+                              [Problem("config/linkage", "backend", "use backend: duckdb")])
+        self.con = con
+        self.settings = settings
+        self.sources = sorted(sources)
+        self.db_api = DuckDBAPI(connection=con)
+        frames = []
+        for source in self.sources:
+            view = f"linkage_records_{source}"
+            # a view's SQL cannot take parameters; source names are checked to be plain identifiers
+            con.execute(f"CREATE OR REPLACE VIEW {view} AS "
+                        f"SELECT * FROM {LINKAGE_RECORDS} WHERE source = '{_safe(source)}'")
+            frames.append(self.db_api.register(view, dataset_display_name=source))
+        splink_settings = trained if trained is not None else SettingsCreator(
+            link_type="link_and_dedupe",
+            unique_id_column_name="unique_id",
+            comparisons=person_comparisons(settings),
+            blocking_rules_to_generate_predictions=list(settings.blocking_rules),
+            retain_intermediate_calculation_columns=False,
+            retain_matching_columns=False,
+        )
+        self.linker = Linker(frames, splink_settings, log_level=logging.WARNING)
+        self.trained = trained is not None
+
+    # --- training ---------------------------------------------------------------------
+    def train(self) -> None:
+        """Unsupervised: deterministic-rule prior, random-sampling u, EM over several passes."""
+        training = self.settings.training
+        self.linker.training.estimate_probability_two_random_records_match(
+            list(training.deterministic_rules), recall=training.deterministic_recall)
+        self.linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs,
+                                                              seed=training.seed)
+        for rule in training.em_blocking_rules:
+            self.linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, record_sample_proportion=1.0)
+        self.trained = True
+
+    # --- inference --------------------------------------------------------------------
+    def predict(self) -> str:
+        """Score every blocked pair; returns the table of scored pairs."""
+        pairs = self.linker.inference.predict(threshold_match_probability=0.01)
+        self.con.execute(f"""CREATE OR REPLACE TABLE {PAIRS_TABLE} AS
+            SELECT unique_id_l AS left_id, unique_id_r AS right_id, match_weight, match_probability
+            FROM {pairs.physical_name} ORDER BY left_id, right_id""")
+        pairs.drop_table_from_database_and_remove_from_cache()
+        return PAIRS_TABLE
+
+    # --- persistence ------------------------------------------------------------------
+    def save(self, path: str | Path, inputs: dict) -> dict:
+        """Save the trained model as JSON with the fingerprints of its inputs."""
+        model = self.linker.misc.save_model_to_json()
+        document = {
+            "format": MODEL_FORMAT,
+            "version": 1,
+            "linkage_settings": self.settings.model_dump(mode="json", by_alias=True),
+            "linkage_settings_fingerprint": self.settings.fingerprint,
+            "inputs": inputs,
+            "splink_model": model,
+            "model_fingerprint": fingerprint(model),
+        }
+        write_json(path, document)
+        return document
+
+    def save_charts(self, directory: Path) -> list[Path]:
+        """Match-weight and m/u charts as self-contained HTML (no CDN: works offline)."""
+        written = []
+        for name, chart in (("match_weights.html", self.linker.visualisations.match_weights_chart()),
+                            ("m_u_parameters.html", self.linker.visualisations.m_u_parameters_chart())):
+            chart.save_offline_chart(str(directory / name), overwrite=True, print_msg=False)
+            written.append(directory / name)
+        return written
+
+
+def load_model_document(path: str | Path) -> dict:
+    """Read a saved model, refusing anything that is not one."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{path}: not a readable linkage model ({error.__class__.__name__})") from None
+    if document.get("format") != MODEL_FORMAT or "splink_model" not in document:
+        raise ConfigError(f"{path}: not a familylink linkage model",
+                          [Problem(str(path), "format", "pass a model.json written by `familylink link`")])
+    if fingerprint(document["splink_model"]) != document.get("model_fingerprint"):
+        raise ConfigError(f"{path}: the model was altered after it was saved (fingerprint mismatch)")
+    return document
+
+
+def _safe(source: str) -> str:
+    if not source.replace("_", "").isalnum():
+        raise ConfigError(f"source name {source!r} is not a plain identifier")
+    return source
