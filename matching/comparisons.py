@@ -28,6 +28,16 @@ def dice(column: str, left: str = "{column}_l", right: str = "{column}_r") -> st
     return f"(2.0 * bit_count({a} & {b})::INTEGER / nullif({bits_a} + {bits_b}, 0))"
 
 
+def names_swapped(left: str = "{column}_l", right: str = "{column}_r") -> str:
+    """SQL: every name part of one record is among the other's (given and family swapped).
+
+    Sharing only some parts is not enough: relatives with a double-barrelled family name
+    share two parts without being one person.
+    """
+    a, b = left.format(column="tok_name_parts"), right.format(column="tok_name_parts")
+    return f"(len(list_intersect({a}, {b})) >= 2 AND len(list_intersect({a}, {b})) = least(len({a}), len({b})))"
+
+
 def _either_null(*columns: str) -> str:
     return " OR ".join(f"{c}_l IS NULL OR {c}_r IS NULL" for c in columns)
 
@@ -42,8 +52,7 @@ def given_name(settings: LinkageSettings) -> cl.CustomComparison:
         cll.CustomLevel("tok_given_nysiis_l = tok_given_nysiis_r OR tok_given_metaphone_l = tok_given_metaphone_r",
                         "sounds alike"),
         *[cll.CustomLevel(f"{dice('bf_given')} >= {t}", f"Dice >= {t}") for t in lower],
-        cll.CustomLevel("len(list_intersect(tok_name_parts_l, tok_name_parts_r)) >= 2",
-                        "name parts shared (given and family swapped)"),
+        cll.CustomLevel(names_swapped(), "all name parts shared (given and family swapped)"),
         cll.ElseLevel(),
     ]
     return cl.CustomComparison(levels, "given_name", "given name tokens and Bloom filter")
@@ -60,8 +69,7 @@ def family_name(settings: LinkageSettings) -> cl.CustomComparison:
         cll.CustomLevel("tok_family_nysiis_l = tok_family_nysiis_r OR tok_family_metaphone_l = tok_family_metaphone_r",
                         "sounds alike"),
         *[cll.CustomLevel(f"{dice('bf_family')} >= {t}", f"Dice >= {t}") for t in lower],
-        cll.CustomLevel("len(list_intersect(tok_name_parts_l, tok_name_parts_r)) >= 2",
-                        "name parts shared (given and family swapped)"),
+        cll.CustomLevel(names_swapped(), "all name parts shared (given and family swapped)"),
         cll.ElseLevel(),
     ]
     return cl.CustomComparison(levels, "family_name", "family name tokens and Bloom filter")

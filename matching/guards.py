@@ -1,7 +1,8 @@
 """Guards against chaining: edges that must never join two records, and clusters to split.
 
 - Two records with different NHS numbers, NI numbers or UPNs are different people.
-- Twins: the same date of birth at the same address with clearly different given names
+- Twins: the same date of birth (or the same with day and month swapped, as one of the
+  twins' records may be) at the same address with clearly different given names
   (no equal first or canonical name token, Bloom-filter Dice below the lowest given-name
   threshold, and no sign of a given/family swap) are two people, however strongly the rest
   agrees. Fellegi-Sunter alone cannot tell them apart: their family name, date of birth and
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import duckdb
 
 from familylink.core.tables import LINKAGE_RECORDS
-from matching.comparisons import dice
+from matching.comparisons import dice, names_swapped
 from matching.settings import LinkageSettings
 
 EDGES_TABLE = "person_edges"
@@ -36,11 +37,11 @@ def guarded_edges(con: duckdb.DuckDBPyConnection, pairs_table: str, settings: Li
     """Write ``person_edges``: pairs at or above the threshold that no guard forbids."""
     lowest_given = min(settings.dice.given_name)
     given_dice = dice("bf_given", "l.{column}", "r.{column}")
-    twins = f"""l.tok_dob = r.tok_dob
+    twins = f"""(l.tok_dob = r.tok_dob OR l.tok_dob_swapped = r.tok_dob OR l.tok_dob = r.tok_dob_swapped)
         AND (l.tok_uprn = r.tok_uprn OR l.tok_address = r.tok_address OR l.tok_postcode = r.tok_postcode)
         AND l.tok_given_first <> r.tok_given_first AND l.tok_given_canon <> r.tok_given_canon
         AND coalesce({given_dice}, 0) < {lowest_given}
-        AND len(list_intersect(l.tok_name_parts, r.tok_name_parts)) < 2"""
+        AND NOT coalesce({names_swapped("l.{column}", "r.{column}")}, false)"""
     con.execute(f"""
         CREATE OR REPLACE TABLE {EDGES_TABLE} AS
         SELECT p.left_id, p.right_id, p.match_weight, p.match_probability,

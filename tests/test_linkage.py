@@ -1,0 +1,182 @@
+"""Person linkage end to end on a generated county: accuracy against truth, guards, errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from familylink.cli import cli
+from familylink.pipeline import seal_folder
+from familylink.synth import generate_county
+from matching.link import link_persons
+from matching.settings import load_linkage_settings
+from protocols.keys import generate_key
+from tests.conftest import EXTRACT_DATE
+
+pytestmark = pytest.mark.slow
+
+#: One person recorded five ways, plus a twin and a same-name son at the same address.
+BASE = {"given_name": "William", "family_name": "Ashworth-Pike", "date_of_birth": "1984-03-07",
+        "sex": "M", "address": "14 Quenby Mill Lane, Loughborough", "postcode": "LE11 3QX"}
+VARIANTS = {
+    "police": [("POL-T1", BASE)],
+    "probation": [
+        ("PRB-NICK", {**BASE, "given_name": "Bill"}),
+        ("PRB-TYPO", {**BASE, "given_name": "Wiliam", "family_name": "Ashworth-Pyke"}),
+        ("PRB-SWAP", {**BASE, "given_name": "Ashworth-Pike", "family_name": "William"}),
+        ("PRB-DMSWAP", {**BASE, "date_of_birth": "1984-07-03"}),
+        ("PRB-TWIN", {**BASE, "given_name": "Harold"}),
+        ("PRB-SON", {**BASE, "date_of_birth": "2008-11-23"}),
+    ],
+}
+
+
+def append_rows(path, rows):
+    with open(path, encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle))
+    with open(path, "a", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        for record_id, values in rows:
+            writer.writerow([{"record_id": record_id, **values}.get(c, "") for c in header])
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory, agreements):
+    root = tmp_path_factory.mktemp("linkage")
+    generate_county(20_000, 7, EXTRACT_DATE, root / "county")
+    for source, rows in VARIANTS.items():
+        append_rows(root / "county" / "raw" / f"{source}.csv", rows)
+    key = generate_key()
+    seal_folder(root / "county" / "raw", root / "extracts", key, agreements, extract_date=EXTRACT_DATE)
+    return root, key
+
+
+@pytest.fixture(scope="module")
+def linked(county):
+    root, _ = county
+    run = root / "run"
+    run.mkdir()
+    con = duckdb.connect(str(run / "run.duckdb"))
+    summary = link_persons(root / "extracts", run, load_linkage_settings(), con)
+    persons = {(s, r): p for s, r, p in con.execute("SELECT source, record_id, person_id FROM persons").fetchall()}
+    con.close()
+    return root, run, summary, persons
+
+
+def truth_records(root) -> dict[tuple[str, str], str]:
+    with open(root / "county" / "truth" / "records.csv", encoding="utf-8") as handle:
+        return {(r["source"], r["record_id"]): r["person_id"] for r in csv.DictReader(handle)}
+
+
+def pairwise(groups: dict) -> set[tuple]:
+    by_group: dict[str, list] = {}
+    for record, group in groups.items():
+        by_group.setdefault(group, []).append(record)
+    return {(a, b) for members in by_group.values() for a in members for b in members if a < b}
+
+
+def test_person_clusters_match_truth(linked):
+    root, _, summary, persons = linked
+    truth = truth_records(root)
+    predicted = pairwise({k: v for k, v in persons.items() if k in truth})
+    actual = pairwise(truth)
+    precision = len(predicted & actual) / len(predicted)
+    recall = len(predicted & actual) / len(actual)
+    f1 = 2 * precision * recall / (precision + recall)
+    assert f1 >= 0.98, (precision, recall, f1)
+    assert summary.conflicted_clusters_left == 0
+
+
+def test_every_record_appears_once_in_persons_csv(linked, county):
+    root, run, _, persons = linked
+    with open(run / "persons.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["source", "record_id", "person_id", "link_confidence"]
+    keys = [(r["source"], r["record_id"]) for r in rows]
+    assert len(keys) == len(set(keys)) == len(truth_records(root)) + sum(len(v) for v in VARIANTS.values())
+    assert all(0.0 < float(r["link_confidence"]) <= 1.0 for r in rows)
+    assert (run / "model.json").is_file() and (run / "match_weights.html").is_file()
+    assert "cdn" not in (run / "match_weights.html").read_text(encoding="utf-8").lower()
+
+
+def test_variants_of_one_person_merge_and_relatives_do_not(linked):
+    _, _, _, persons = linked
+    base = persons[("police", "POL-T1")]
+    for record_id in ("PRB-NICK", "PRB-TYPO", "PRB-SWAP", "PRB-DMSWAP"):
+        assert persons[("probation", record_id)] == base, record_id
+    assert persons[("probation", "PRB-TWIN")] != base
+    assert persons[("probation", "PRB-SON")] != base
+
+
+def test_generated_twins_are_never_merged(linked):
+    root, _, _, persons = linked
+    truth = truth_records(root)
+    with open(root / "county" / "truth" / "persons.csv", encoding="utf-8") as handle:
+        twins = {(r["person_id"], r["twin_of"]) for r in csv.DictReader(handle) if r["twin_of"]}
+    assert twins
+    ours = {}
+    for record, person in truth.items():
+        ours.setdefault(person, set()).add(persons[record])
+    merged = [(a, b) for a, b in twins if a in ours and b in ours and ours[a] & ours[b]]
+    assert len(merged) <= max(1, len(twins) // 100), merged
+
+
+def test_identical_inputs_give_identical_persons_csv_and_a_reused_model_agrees(linked, tmp_path):
+    root, run, _, _ = linked
+    result = CliRunner().invoke(cli, ["link", "--extracts", str(root / "extracts"), "--out", str(tmp_path / "a"),
+                                      "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a" / "persons.csv").read_bytes() == (run / "persons.csv").read_bytes()
+    result = CliRunner().invoke(cli, ["link", "--extracts", str(root / "extracts"), "--out", str(tmp_path / "b"),
+                                      "--model", str(run / "model.json"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "b" / "persons.csv").read_bytes() == (run / "persons.csv").read_bytes()
+
+
+def _rewrite(source_path, target_path, data: bytes, manifest: dict):
+    with zipfile.ZipFile(target_path, "w") as target:
+        target.writestr("manifest.json", json.dumps(manifest))
+        target.writestr("data.parquet", data)
+
+
+@pytest.mark.parametrize("damage", ["mixed key", "tampered", "missing token column"])
+def test_bad_extract_folders_stop_the_run_with_one_sentence(county, agreements, tmp_path, damage):
+    import hashlib
+
+    root, _ = county
+    folder = tmp_path / "extracts"
+    folder.mkdir()
+    for path in (root / "extracts").iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    police = next(folder.glob("police-*"))
+    with zipfile.ZipFile(police) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        data = archive.read("data.parquet")
+    if damage == "mixed key":
+        other = tmp_path / "other"
+        seal_folder(root / "county" / "raw", other, generate_key(), agreements, extract_date=EXTRACT_DATE)
+        police.write_bytes(next(other.glob("police-*")).read_bytes())
+        expected = "not made with one key"
+    elif damage == "tampered":
+        flipped = bytearray(data)
+        flipped[len(flipped) // 3] ^= 0x04
+        _rewrite(police, police, bytes(flipped), manifest)
+        expected = "content hash"
+    else:
+        table = pq.read_table(io.BytesIO(data)).drop_columns(["tok_given"])
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        manifest["content"]["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+        _rewrite(police, police, buffer.getvalue(), manifest)
+        expected = "lacks column(s) tok_given"
+    result = CliRunner().invoke(cli, ["link", "--extracts", str(folder), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and expected in result.output.splitlines()[0] + result.output
+    assert "Traceback" not in result.output
