@@ -3,8 +3,8 @@
 - Two records with different NHS numbers, NI numbers or UPNs are different people.
 - Twins: the same date of birth (or the same with day and month swapped, as one of the
   twins' records may be) at the same address with clearly different given names
-  (no equal first or canonical name token, Bloom-filter Dice below the lowest given-name
-  threshold, and no sign of a given/family swap) are two people, however strongly the rest
+  (no equal first, canonical or phonetic name token, Bloom-filter Dice below the lowest
+  given-name threshold, and no sign of a given/family swap) are two people, however strongly the rest
   agrees. Fellegi-Sunter alone cannot tell them apart: their family name, date of birth and
   address all agree.
 - After clustering, a cluster that still holds two different national identifiers (joined
@@ -40,6 +40,7 @@ def guarded_edges(con: duckdb.DuckDBPyConnection, pairs_table: str, settings: Li
     twins = f"""(l.tok_dob = r.tok_dob OR l.tok_dob_swapped = r.tok_dob OR l.tok_dob = r.tok_dob_swapped)
         AND (l.tok_uprn = r.tok_uprn OR l.tok_address = r.tok_address OR l.tok_postcode = r.tok_postcode)
         AND l.tok_given_first <> r.tok_given_first AND l.tok_given_canon <> r.tok_given_canon
+        AND l.tok_given_nysiis <> r.tok_given_nysiis AND l.tok_given_metaphone <> r.tok_given_metaphone
         AND coalesce({given_dice}, 0) < {lowest_given}
         AND NOT coalesce({names_swapped("l.{column}", "r.{column}")}, false)"""
     con.execute(f"""

@@ -1,0 +1,84 @@
+"""Person linkage benchmark on a synthetic county: accuracy against truth, blocking
+recall, comparisons, time per phase and peak memory.
+
+Usage:
+    python benchmarks/bench_link.py 20000 200000
+
+Each size: synth, keygen, seal (not timed here: see bench_seal.py), then `link_persons`
+in a fresh process whose peak resident memory is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+PREPARE = r"""
+import sys, datetime as dt
+from pathlib import Path
+from familylink.synth import generate_county
+from familylink.pipeline import seal_folder
+from protocols.agreements import load_agreements, default_agreements_dir
+from protocols.keys import generate_key
+people, root = int(sys.argv[1]), Path(sys.argv[2])
+generate_county(people, 7, dt.date(2026, 9, 30), root / "county")
+seal_folder(root / "county" / "raw", root / "extracts", generate_key(), load_agreements(default_agreements_dir()),
+            extract_date=dt.date(2026, 9, 30))
+"""
+
+LINK = r"""
+import json, resource, sys, time
+from pathlib import Path
+import duckdb
+from matching.link import link_persons
+from matching.settings import load_linkage_settings
+root = Path(sys.argv[1]); run = root / "run"; run.mkdir()
+con = duckdb.connect(str(run / "run.duckdb"))
+start = time.perf_counter()
+summary = link_persons(root / "extracts", run, load_linkage_settings(), con)
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+con.execute(f"CREATE TABLE truth AS SELECT source || '|' || record_id AS unique_id, person_id AS true_id "
+            f"FROM read_csv('{root}/county/truth/records.csv', all_varchar=true)")
+true_pairs = con.execute("SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) n FROM truth GROUP BY true_id)").fetchone()[0]
+predicted, correct = con.execute('''
+    SELECT count(*), count(*) FILTER (ta.true_id = tb.true_id)
+    FROM persons a JOIN persons b ON a.person_id = b.person_id AND a.unique_id < b.unique_id
+    JOIN truth ta ON ta.unique_id = a.unique_id JOIN truth tb ON tb.unique_id = b.unique_id''').fetchone()
+reachable = con.execute('''
+    SELECT count(*) FROM person_pairs p JOIN truth ta ON ta.unique_id = p.left_id
+    JOIN truth tb ON tb.unique_id = p.right_id WHERE ta.true_id = tb.true_id''').fetchone()[0]
+precision, recall = correct / predicted, correct / true_pairs
+print(json.dumps({"records": summary.records, "persons": summary.persons, "pairs_scored": summary.pairs_scored,
+                  "precision": precision, "recall": recall, "f1": 2 * precision * recall / (precision + recall),
+                  "blocking_recall": reachable / true_pairs, "seconds": seconds, "phases": summary.seconds,
+                  "peak_mb": peak, "twins_refused": summary.guards.dropped_twins,
+                  "identifier_conflicts_refused": summary.guards.dropped_conflicting_identifier}))
+"""
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [20_000]
+    print("| people | records | pairs scored | blocking recall | precision | recall | F1 | seconds "
+          "(load/train/predict/cluster) | peak MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    for people in sizes:
+        root = Path(tempfile.mkdtemp(prefix="bench-link-"))
+        try:
+            subprocess.run([sys.executable, "-c", PREPARE, str(people), str(root)], check=True)
+            done = subprocess.run([sys.executable, "-c", LINK, str(root)], check=True, capture_output=True, text=True)
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            phases = "/".join(f"{r['phases'][k]:.1f}" for k in ("load", "train", "predict", "cluster"))
+            print(f"| {people:,} | {r['records']:,} | {r['pairs_scored']:,} | {r['blocking_recall']:.4f} | "
+                  f"{r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['seconds']:.1f} ({phases}) | "
+                  f"{r['peak_mb']:.0f} |")
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
