@@ -1,4 +1,4 @@
-"""Person linkage, end to end: sealed extracts in, the ``persons`` table and files out.
+"""Person linkage and households, end to end: sealed extracts in, tables and files out.
 
 API only (the CLI presents the summary). Everything lives in one DuckDB database in the
 run directory; the model, its charts and ``persons.csv`` are written beside it.
@@ -16,6 +16,7 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from familylink.core.tables import LINKAGE_RECORDS, PERSONS
 from matching.guards import EDGES_TABLE, GuardSummary, conflicted_clusters_sql, guarded_edges
+from matching.households import HouseholdSummary, form_households, write_households_csv
 from matching.load import load_sealed_folder
 from matching.model import LinkageModel, load_model_document
 from matching.settings import LinkageSettings
@@ -38,6 +39,7 @@ class LinkSummary:
     key_fingerprint: str
     model_path: Path
     charts: list[Path]
+    households: HouseholdSummary
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -72,8 +74,11 @@ def link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con: 
             [settings.clustering.oversize_cluster]).fetchone()
     persons = con.execute(f"SELECT count(DISTINCT person_id) FROM {PERSONS}").fetchone()[0]
     write_persons_csv(con, run_dir / "persons.csv")
+    with step("households"):
+        households = form_households(con)
+        write_households_csv(con, run_dir / "households.csv")
     return LinkSummary(loaded.records, loaded.rows, persons, pairs_scored, guards, conflicted, oversize,
-                       largest, loaded.key_fingerprint, model_path, charts, seconds)
+                       largest, loaded.key_fingerprint, model_path, charts, households, seconds)
 
 
 def _cluster(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> int:
@@ -132,7 +137,7 @@ def _sql_path(path: Path) -> str:
 class _Stopwatch:
     def __init__(self, seconds: dict[str, float], progress: Progress | None) -> None:
         self.seconds, self.progress = seconds, progress
-        self.steps = ("load", "train", "predict", "cluster")
+        self.steps = ("load", "train", "predict", "cluster", "households")
 
     def __call__(self, name: str):
         stopwatch = self

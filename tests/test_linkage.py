@@ -94,6 +94,24 @@ def test_person_clusters_match_truth(linked):
     assert summary.conflicted_clusters_left == 0
 
 
+def test_households_from_linked_persons_match_truth(linked):
+    root, run, summary, persons = linked
+    truth = truth_records(root)
+    with open(root / "county" / "truth" / "persons.csv", encoding="utf-8") as handle:
+        true_household = {r["person_id"]: r["household_id"] for r in csv.DictReader(handle)}
+    with open(run / "households.csv", encoding="utf-8") as handle:
+        our_household = {r["person_id"]: r["household_id"] for r in csv.DictReader(handle)}
+    assert set(our_household) == set(persons.values())
+    # compare over records: two records share a household in truth and in ours
+    ours = {record: our_household[person] for record, person in persons.items() if record in truth}
+    theirs = {record: true_household[person] for record, person in truth.items()}
+    predicted, actual = pairwise(ours), pairwise(theirs)
+    precision = len(predicted & actual) / len(predicted)
+    recall = len(predicted & actual) / len(actual)
+    assert 2 * precision * recall / (precision + recall) >= 0.95, (precision, recall)
+    assert summary.households.communal_addresses > 0
+
+
 def test_every_record_appears_once_in_persons_csv(linked, county):
     root, run, _, persons = linked
     with open(run / "persons.csv", encoding="utf-8") as handle:

@@ -26,7 +26,12 @@ from matching.settings import load_linkage_settings
 @quiet_option
 @handle_errors
 def link(extracts_dir, run_dir, model_file, linkage_file, quiet) -> None:
-    """Link the records of every sealed extract into persons (Splink 5, unsupervised)."""
+    """Link the records of every sealed extract into persons and households.
+
+    Persons: Splink 5 (Fellegi-Sunter, unsupervised) over tokens and Bloom filters, with
+    guards against chaining. Households: shared household references, UPRNs and addresses,
+    with communal addresses (hostels, HMOs) detected and reported.
+    """
     settings = load_linkage_settings(linkage_file)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise OutputExistsError(f"{run_dir} already exists and is not empty",
@@ -49,6 +54,8 @@ def link(extracts_dir, run_dir, model_file, linkage_file, quiet) -> None:
     table.add_row("oversize clusters (review)", f"{summary.oversize_clusters:,}")
     if summary.conflicted_clusters_left:
         table.add_row("clusters still joining two identifiers", f"{summary.conflicted_clusters_left:,}")
+    table.add_row("households", f"{summary.households.households:,}")
+    table.add_row("communal addresses (reported)", f"{summary.households.communal_addresses:,}")
     table.add_row("seconds", ", ".join(f"{k} {v}" for k, v in summary.seconds.items()))
     console.print(table)
-    console.print(f"persons.csv, model.json and charts are in {run_dir}", markup=False)
+    console.print(f"persons.csv, households.csv, model.json and charts are in {run_dir}", markup=False)
