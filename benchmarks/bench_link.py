@@ -53,9 +53,21 @@ reachable = con.execute('''
     SELECT count(*) FROM person_pairs p JOIN truth ta ON ta.unique_id = p.left_id
     JOIN truth tb ON tb.unique_id = p.right_id WHERE ta.true_id = tb.true_id''').fetchone()[0]
 precision, recall = correct / predicted, correct / true_pairs
+con.execute(f"CREATE TABLE true_households AS SELECT person_id AS true_id, household_id AS true_household "
+            f"FROM read_csv('{root}/county/truth/persons.csv', all_varchar=true)")
+con.execute('''CREATE TABLE record_households AS
+    SELECT p.unique_id, h.household_id AS ours, th.true_household AS theirs
+    FROM persons p JOIN households h USING (person_id) JOIN truth t USING (unique_id)
+    JOIN true_households th USING (true_id)''')
+hh_true = con.execute("SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) n FROM record_households GROUP BY theirs)").fetchone()[0]
+hh_pred, hh_correct = con.execute('''
+    SELECT count(*), count(*) FILTER (a.theirs = b.theirs) FROM record_households a
+    JOIN record_households b ON a.ours = b.ours AND a.unique_id < b.unique_id''').fetchone()
+hp, hr = hh_correct / hh_pred, hh_correct / hh_true
 print(json.dumps({"records": summary.records, "persons": summary.persons, "pairs_scored": summary.pairs_scored,
                   "precision": precision, "recall": recall, "f1": 2 * precision * recall / (precision + recall),
-                  "blocking_recall": reachable / true_pairs, "seconds": seconds, "phases": summary.seconds,
+                  "blocking_recall": reachable / true_pairs,
+                  "household_f1": 2 * hp * hr / (hp + hr), "household_precision": hp, "household_recall": hr, "seconds": seconds, "phases": summary.seconds,
                   "peak_mb": peak, "twins_refused": summary.guards.dropped_twins,
                   "identifier_conflicts_refused": summary.guards.dropped_conflicting_identifier}))
 """
@@ -63,19 +75,20 @@ print(json.dumps({"records": summary.records, "persons": summary.persons, "pairs
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [20_000]
-    print("| people | records | pairs scored | blocking recall | precision | recall | F1 | seconds "
-          "(load/train/predict/cluster) | peak MB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    print("| people | records | pairs scored | blocking recall | person P | person R | person F1 | household F1 "
+          "(P/R) | seconds (load/train/predict/cluster/households) | peak MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
     for people in sizes:
         root = Path(tempfile.mkdtemp(prefix="bench-link-"))
         try:
             subprocess.run([sys.executable, "-c", PREPARE, str(people), str(root)], check=True)
             done = subprocess.run([sys.executable, "-c", LINK, str(root)], check=True, capture_output=True, text=True)
             r = json.loads(done.stdout.strip().splitlines()[-1])
-            phases = "/".join(f"{r['phases'][k]:.1f}" for k in ("load", "train", "predict", "cluster"))
+            phases = "/".join(f"{r['phases'][k]:.1f}" for k in ("load", "train", "predict", "cluster", "households"))
             print(f"| {people:,} | {r['records']:,} | {r['pairs_scored']:,} | {r['blocking_recall']:.4f} | "
-                  f"{r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['seconds']:.1f} ({phases}) | "
-                  f"{r['peak_mb']:.0f} |")
+                  f"{r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['household_f1']:.4f} "
+                  f"({r['household_precision']:.3f}/{r['household_recall']:.3f}) | {r['seconds']:.1f} ({phases}) | "
+                  f"{r['peak_mb']:.0f} |", flush=True)
         finally:
             shutil.rmtree(root, ignore_errors=True)
 

@@ -833,3 +833,9 @@ def test_normalise_household_ref():
     assert normalise_household_ref("") is None
     assert normalise_household_ref("   ") is None
     assert normalise_household_ref(None) is None
+
+
+def test_walk_abbreviations_expand():
+    from protocols.normalise import normalise_address
+
+    assert normalise_address("3 Cherry Wlk").key == normalise_address("3 Cherry Walk").key == "3 CHERRY WALK"

@@ -128,7 +128,7 @@ _ABBREVIATIONS = {
     "CRS": "CRESCENT", "DR": "DRIVE", "DRV": "DRIVE", "GDNS": "GARDENS", "GDN": "GARDENS",
     "PL": "PLACE", "SQ": "SQUARE", "TER": "TERRACE", "TERR": "TERRACE", "TCE": "TERRACE",
     "CT": "COURT", "CRT": "COURT", "GRN": "GREEN", "GR": "GROVE", "GRO": "GROVE",
-    "GRV": "GROVE", "PK": "PARK", "WY": "WAY", "WK": "WALK", "PDE": "PARADE",
+    "GRV": "GROVE", "PK": "PARK", "WY": "WAY", "WK": "WALK", "WLK": "WALK", "PDE": "PARADE",
     "BLVD": "BOULEVARD", "MWS": "MEWS", "HTS": "HEIGHTS", "MT": "MOUNT", "GT": "GREAT",
     "UPR": "UPPER", "LWR": "LOWER", "NTH": "NORTH", "STH": "SOUTH", "HSE": "HOUSE",
     "CTR": "CENTRE", "EST": "ESTATE",
