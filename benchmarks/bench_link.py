@@ -75,7 +75,7 @@ print(json.dumps({"records": summary.records, "persons": summary.persons, "pairs
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [20_000]
-    print("| people | records | pairs scored | blocking recall | person P | person R | person F1 | household F1 "
+    print("| people | records | comparisons | blocking recall | person P | person R | person F1 | household F1 "
           "(P/R) | seconds (load/train/predict/cluster/households) | peak MB |")
     print("|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
     for people in sizes:

@@ -31,15 +31,17 @@ class LinkSummary:
     records: int
     rows: int
     persons: int
-    pairs_scored: int
+    pairs_scored: int  # every comparison made (pairs kept for review: probability >= 0.01)
     guards: GuardSummary
     conflicted_clusters_left: int
+    split_rounds: int
     oversize_clusters: int
     largest_cluster: int
     key_fingerprint: str
     model_path: Path
     charts: list[Path]
     households: HouseholdSummary
+    comparisons_by_rule: dict[str, int]  # comparisons each blocking rule added (first rule wins)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -62,11 +64,12 @@ def link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con: 
                             "reused_from": str(model_file) if model_file else None})
     charts = model.save_charts(run_dir)
     with step("predict"):
-        pairs = model.predict()
-        pairs_scored = con.execute(f"SELECT count(*) FROM {pairs}").fetchone()[0]
+        pairs, by_rule = model.predict()
+        comparisons_by_rule = {rule: by_rule.get(i, 0) for i, rule in enumerate(settings.blocking_rules)}
+        pairs_scored = sum(by_rule.values())
     with step("cluster"):
         guards = guarded_edges(con, pairs, settings)
-        conflicted = _cluster(con, model)
+        conflicted, split_rounds = _cluster(con, model)
         _write_persons(con)
         oversize, largest = con.execute(
             f"SELECT count(*) FILTER (n > ?), coalesce(max(n), 0) FROM "
@@ -77,29 +80,48 @@ def link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con: 
     with step("households"):
         households = form_households(con)
         write_households_csv(con, run_dir / "households.csv")
-    return LinkSummary(loaded.records, loaded.rows, persons, pairs_scored, guards, conflicted, oversize,
-                       largest, loaded.key_fingerprint, model_path, charts, households, seconds)
+    return LinkSummary(loaded.records, loaded.rows, persons, pairs_scored, guards, conflicted, split_rounds, oversize,
+                       largest, loaded.key_fingerprint, model_path, charts, households, comparisons_by_rule, seconds)
 
 
-def _cluster(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> int:
-    """Connected components over guarded edges; split clusters holding two identifiers."""
-    for _ in range(MAX_SPLIT_ROUNDS):
-        clusters = cluster_pairwise_predictions_at_threshold(
-            LINKAGE_RECORDS, EDGES_TABLE, model.db_api, "unique_id", "left_id", "right_id")
-        con.execute(f"CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS "
-                    f"SELECT unique_id, cluster_id FROM {clusters.physical_name}")
-        clusters.drop_table_from_database_and_remove_from_cache()
-        conflicted = con.execute(f"SELECT count(*) FROM ({conflicted_clusters_sql(CLUSTERS_TABLE)})").fetchone()[0]
+def _components(con: duckdb.DuckDBPyConnection, model: LinkageModel, nodes: str, edges: str) -> str:
+    """Splink's connected components over ``edges``; returns a table (unique_id, cluster_id)."""
+    clusters = cluster_pairwise_predictions_at_threshold(nodes, edges, model.db_api, "unique_id",
+                                                         "left_id", "right_id")
+    con.execute(f"CREATE OR REPLACE TABLE _components AS SELECT unique_id, cluster_id FROM {clusters.physical_name}")
+    clusters.drop_table_from_database_and_remove_from_cache()
+    return "_components"
+
+
+def _cluster(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> tuple[int, int]:
+    """Connected components over guarded edges; split clusters holding two identifiers.
+
+    Each split round drops the weakest internal edge of every cluster that holds two
+    different identifiers and clusters again only those clusters' records (cluster ids are
+    member ids, so they never collide with untouched clusters). Returns the clusters still
+    holding two identifiers and the split rounds used.
+    """
+    con.execute(f"CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS SELECT * FROM "
+                f"{_components(con, model, LINKAGE_RECORDS, EDGES_TABLE)}")
+    for rounds in range(MAX_SPLIT_ROUNDS):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _conflicted AS {conflicted_clusters_sql(CLUSTERS_TABLE)}")
+        conflicted = con.execute("SELECT count(*) FROM _conflicted").fetchone()[0]
         if conflicted == 0:
-            return 0
-        # drop the weakest internal edge of every conflicted cluster, then cluster again
+            return 0, rounds
         con.execute(f"""
             DELETE FROM {EDGES_TABLE} WHERE (left_id, right_id) IN (
                 SELECT arg_min((e.left_id, e.right_id), (e.match_probability, e.left_id, e.right_id))
                 FROM {EDGES_TABLE} e JOIN {CLUSTERS_TABLE} c ON c.unique_id = e.left_id
-                WHERE c.cluster_id IN ({conflicted_clusters_sql(CLUSTERS_TABLE)})
+                WHERE c.cluster_id IN (SELECT cluster_id FROM _conflicted)
                 GROUP BY c.cluster_id)""")
-    return conflicted
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _split_nodes AS SELECT unique_id FROM {CLUSTERS_TABLE}
+                        WHERE cluster_id IN (SELECT cluster_id FROM _conflicted)""")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _split_edges AS SELECT * FROM {EDGES_TABLE}
+                        WHERE left_id IN (SELECT unique_id FROM _split_nodes)""")
+        split = _components(con, model, "_split_nodes", "_split_edges")
+        con.execute(f"""UPDATE {CLUSTERS_TABLE} SET cluster_id = s.cluster_id FROM {split} s
+                        WHERE {CLUSTERS_TABLE}.unique_id = s.unique_id""")
+    return conflicted, MAX_SPLIT_ROUNDS
 
 
 def _write_persons(con: duckdb.DuckDBPyConnection) -> None:

@@ -67,18 +67,24 @@ class LinkageModel:
                                                               seed=training.seed)
         for rule in training.em_blocking_rules:
             self.linker.training.estimate_parameters_using_expectation_maximisation(
-                rule, record_sample_proportion=1.0)
+                rule, max_pairs=training.em_max_pairs)  # Splink samples by a hash of the ids
         self.trained = True
 
     # --- inference --------------------------------------------------------------------
-    def predict(self) -> str:
-        """Score every blocked pair; returns the table of scored pairs."""
-        pairs = self.linker.inference.predict(threshold_match_probability=0.01)
+    def predict(self, keep_from_probability: float = 0.01) -> tuple[str, dict[int, int]]:
+        """Score every blocked pair. Returns the table of pairs scoring at least
+        ``keep_from_probability`` and the number of comparisons made by each blocking rule
+        (index of the first rule that generated the pair)."""
+        pairs = self.linker.inference.predict()
+        comparisons = dict(self.con.execute(
+            f"SELECT match_key::INTEGER, count(*) FROM {pairs.physical_name} GROUP BY 1 ORDER BY 1").fetchall())
         self.con.execute(f"""CREATE OR REPLACE TABLE {PAIRS_TABLE} AS
-            SELECT unique_id_l AS left_id, unique_id_r AS right_id, match_weight, match_probability
-            FROM {pairs.physical_name} ORDER BY left_id, right_id""")
+            SELECT unique_id_l AS left_id, unique_id_r AS right_id, match_weight, match_probability,
+                   match_key::INTEGER AS blocking_rule
+            FROM {pairs.physical_name} WHERE match_probability >= ? ORDER BY left_id, right_id""",
+                         [keep_from_probability])
         pairs.drop_table_from_database_and_remove_from_cache()
-        return PAIRS_TABLE
+        return PAIRS_TABLE, comparisons
 
     # --- persistence ------------------------------------------------------------------
     def save(self, path: str | Path, inputs: dict) -> dict:

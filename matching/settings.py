@@ -38,6 +38,8 @@ class Training(_Document):
     deterministic_rules: list[str] = Field(min_length=1)
     deterministic_recall: Share = 0.8
     em_blocking_rules: list[str] = Field(min_length=1)
+    #: pairs per EM pass at most (Splink's deterministic hash sample above that)
+    em_max_pairs: Annotated[int, Field(ge=10_000)] = 2_000_000
 
 
 class Clustering(_Document):
