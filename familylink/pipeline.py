@@ -11,7 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from familylink.core.errors import ExtractError, OutputExistsError, Problem
+from matching.link import link_persons
+from matching.settings import load_linkage_settings
 from protocols.agreements import AgreementSet
 from protocols.keys import PartnershipKey, generate_key, write_key_file
 from protocols.seal import ExtractReport, file_date, pseudonymise
@@ -53,6 +57,7 @@ class DemoSummary:
     synth: object
     seal_reports: list[ExtractReport] = field(default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
+    link: object = None
 
 
 def prepare_demo_dir(out_dir: Path) -> None:
@@ -69,7 +74,8 @@ def prepare_demo_dir(out_dir: Path) -> None:
 
 def run_demo(out_dir: Path, agreements: AgreementSet, *, people: int = 20_000, seed: int = 7,
              reference_date: dt.date, progress: Progress | None = None) -> DemoSummary:
-    """Synthesise a county, make a partnership key, and seal every source's extract."""
+    """Synthesise a county, make a partnership key, seal every source's extract, and link
+    the sealed extracts into persons and households."""
     from familylink.synth import generate_county
 
     out_dir = Path(out_dir)
@@ -83,6 +89,13 @@ def run_demo(out_dir: Path, agreements: AgreementSet, *, people: int = 20_000, s
     extracts = out_dir / "hub" / "extracts"
     reports = seal_folder(county / "raw", extracts, key, agreements, extract_date=reference_date,
                           progress=progress)
+    run = out_dir / "hub" / "run"
+    run.mkdir(parents=True)
+    con = duckdb.connect(str(run / "run.duckdb"))
+    try:
+        linked = link_persons(extracts, run, load_linkage_settings(), con, progress=progress)
+    finally:
+        con.close()
     return DemoSummary(out_dir, reference_date, people, seed, key.fingerprint, synth, reports,
                        {"raw": county / "raw", "truth": county / "truth", "key": keys / "partnership.key",
-                        "extracts": extracts})
+                        "extracts": extracts, "run": run}, linked)
