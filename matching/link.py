@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from familylink.core.tables import LINKAGE_RECORDS, PERSONS
 from matching.guards import EDGES_TABLE, GuardSummary, conflicted_clusters_sql, guarded_edges
@@ -84,15 +83,6 @@ def link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con: 
                        largest, loaded.key_fingerprint, model_path, charts, households, comparisons_by_rule, seconds)
 
 
-def _components(con: duckdb.DuckDBPyConnection, model: LinkageModel, nodes: str, edges: str) -> str:
-    """Splink's connected components over ``edges``; returns a table (unique_id, cluster_id)."""
-    clusters = cluster_pairwise_predictions_at_threshold(nodes, edges, model.db_api, "unique_id",
-                                                         "left_id", "right_id")
-    con.execute(f"CREATE OR REPLACE TABLE _components AS SELECT unique_id, cluster_id FROM {clusters.physical_name}")
-    clusters.drop_table_from_database_and_remove_from_cache()
-    return "_components"
-
-
 def _cluster(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> tuple[int, int]:
     """Connected components over guarded edges; split clusters holding two identifiers.
 
@@ -102,7 +92,7 @@ def _cluster(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> tuple[int, 
     holding two identifiers and the split rounds used.
     """
     con.execute(f"CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS SELECT * FROM "
-                f"{_components(con, model, LINKAGE_RECORDS, EDGES_TABLE)}")
+                f"{model.connected_components(LINKAGE_RECORDS, EDGES_TABLE)}")
     for rounds in range(MAX_SPLIT_ROUNDS):
         con.execute(f"CREATE OR REPLACE TEMP TABLE _conflicted AS {conflicted_clusters_sql(CLUSTERS_TABLE)}")
         conflicted = con.execute("SELECT count(*) FROM _conflicted").fetchone()[0]
@@ -118,7 +108,7 @@ def _cluster(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> tuple[int, 
                         WHERE cluster_id IN (SELECT cluster_id FROM _conflicted)""")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _split_edges AS SELECT * FROM {EDGES_TABLE}
                         WHERE left_id IN (SELECT unique_id FROM _split_nodes)""")
-        split = _components(con, model, "_split_nodes", "_split_edges")
+        split = model.connected_components("_split_nodes", "_split_edges")
         con.execute(f"""UPDATE {CLUSTERS_TABLE} SET cluster_id = s.cluster_id FROM {split} s
                         WHERE {CLUSTERS_TABLE}.unique_id = s.unique_id""")
     return conflicted, MAX_SPLIT_ROUNDS

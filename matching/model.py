@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 from splink import DuckDBAPI, Linker, SettingsCreator
+from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from familylink.core.errors import ConfigError, Problem
 from familylink.core.fingerprint import fingerprint, write_json
@@ -22,7 +23,7 @@ from matching.settings import LinkageSettings
 
 MODEL_FORMAT = "familylink-linkage-model"
 PAIRS_TABLE = "person_pairs"
-CLUSTERS_TABLE = "person_clusters"
+COMPONENTS_TABLE = "_components"
 
 logging.getLogger("splink").setLevel(logging.WARNING)
 
@@ -85,6 +86,18 @@ class LinkageModel:
                          [keep_from_probability])
         pairs.drop_table_from_database_and_remove_from_cache()
         return PAIRS_TABLE, comparisons
+
+    # --- clustering -------------------------------------------------------------------
+    def connected_components(self, nodes: str, edges: str) -> str:
+        """Splink's connected components of ``edges`` (columns left_id, right_id) over
+        ``nodes`` (column unique_id); returns a table (unique_id, cluster_id). A cluster id
+        is the id of one of its members."""
+        clusters = cluster_pairwise_predictions_at_threshold(nodes, edges, self.db_api, "unique_id",
+                                                             "left_id", "right_id")
+        self.con.execute(f"CREATE OR REPLACE TABLE {COMPONENTS_TABLE} AS "
+                         f"SELECT unique_id, cluster_id FROM {clusters.physical_name}")
+        clusters.drop_table_from_database_and_remove_from_cache()
+        return COMPONENTS_TABLE
 
     # --- persistence ------------------------------------------------------------------
     def save(self, path: str | Path, inputs: dict) -> dict:

@@ -61,3 +61,10 @@ def test_modules_stay_small():
     large = [f"{p.relative_to(ROOT)}: {n}" for package in PACKAGES for p in (ROOT / package).rglob("*.py")
              if (n := len(p.read_text(encoding="utf-8").splitlines())) > 650]
     assert not large
+
+
+def test_splink_is_called_only_through_the_model_wrapper():
+    users = sorted(str(path.relative_to(ROOT)) for package in PACKAGES
+                   for path, names in imports_of(package).items()
+                   if any(name.split(".")[0] == "splink" for name in names))
+    assert users == ["matching/comparisons.py", "matching/model.py"]
