@@ -6,6 +6,9 @@ run directory; the model, its charts and ``persons.csv`` are written beside it.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,7 +49,36 @@ class LinkSummary:
 
 def link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con: duckdb.DuckDBPyConnection, *,
                  model_file: Path | None = None, progress: Progress | None = None) -> LinkSummary:
-    """Link every record of the sealed extracts in ``extracts`` into persons."""
+    """Link every record of the sealed extracts in ``extracts`` into persons and households.
+
+    Splink's own messages (training warnings such as levels never observed) go to
+    ``run_dir/splink.log`` rather than the console; they name comparison levels, never data.
+    """
+    with _splink_log(run_dir / "splink.log"):
+        return _link_persons(extracts, run_dir, settings, con, model_file, progress)
+
+
+@contextlib.contextmanager
+def _splink_log(path: Path):
+    splink_logger = logging.getLogger("splink")
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    saved = splink_logger.handlers[:], splink_logger.propagate
+    splink_logger.handlers, splink_logger.propagate = [handler], False
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            yield
+    finally:
+        splink_logger.handlers, splink_logger.propagate = saved
+        handler.close()
+        extra = printed.getvalue().strip()
+        if extra:
+            with open(path, "a", encoding="utf-8") as log:
+                log.write(extra + "\n")
+
+
+def _link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con: duckdb.DuckDBPyConnection,
+                  model_file: Path | None, progress: Progress | None) -> LinkSummary:
     seconds: dict[str, float] = {}
     step = _Stopwatch(seconds, progress)
     with step("load"):

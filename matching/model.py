@@ -50,6 +50,7 @@ class LinkageModel:
         splink_settings = trained if trained is not None else SettingsCreator(
             link_type="link_and_dedupe",
             unique_id_column_name="unique_id",
+            source_dataset_column_name="source",
             comparisons=person_comparisons(settings),
             blocking_rules_to_generate_predictions=list(settings.blocking_rules),
             retain_intermediate_calculation_columns=False,

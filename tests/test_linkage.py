@@ -198,3 +198,17 @@ def test_bad_extract_folders_stop_the_run_with_one_sentence(county, agreements, 
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and expected in result.output.splitlines()[0] + result.output
     assert "Traceback" not in result.output
+
+
+def test_a_single_source_links_and_splink_messages_go_to_the_run_log(county, tmp_path):
+    root, _ = county
+    folder = tmp_path / "one"
+    folder.mkdir()
+    police = next((root / "extracts").glob("police-*"))
+    (folder / police.name).write_bytes(police.read_bytes())
+    result = CliRunner().invoke(cli, ["link", "--extracts", str(folder), "--out", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "WARNING" not in result.output
+    assert (tmp_path / "run" / "splink.log").is_file()
+    with open(tmp_path / "run" / "persons.csv", encoding="utf-8") as handle:
+        assert {r["source"] for r in csv.DictReader(handle)} == {"police"}

