@@ -179,22 +179,20 @@ def _sql_path(path: Path) -> str:
 
 
 class _Stopwatch:
+    """Times named steps into ``seconds`` and reports them as one "linking" progress bar."""
+
+    steps = ("load", "train", "predict", "cluster", "households")
+
     def __init__(self, seconds: dict[str, float], progress: Progress | None) -> None:
         self.seconds, self.progress = seconds, progress
-        self.steps = ("load", "train", "predict", "cluster", "households")
 
+    @contextlib.contextmanager
     def __call__(self, name: str):
-        stopwatch = self
-
-        class _Step:
-            def __enter__(self):
-                self.start = time.perf_counter()
-                if stopwatch.progress:
-                    stopwatch.progress("linking", stopwatch.steps.index(name), len(stopwatch.steps))
-
-            def __exit__(self, *exc):
-                stopwatch.seconds[name] = round(time.perf_counter() - self.start, 2)
-                if stopwatch.progress and exc[0] is None:
-                    stopwatch.progress("linking", stopwatch.steps.index(name) + 1, len(stopwatch.steps))
-
-        return _Step()
+        index = self.steps.index(name)
+        if self.progress:
+            self.progress("linking", index, len(self.steps))
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 2)
+        if self.progress:
+            self.progress("linking", index + 1, len(self.steps))

@@ -13,16 +13,18 @@ from pathlib import Path
 
 import duckdb
 
-from familylink.core.tables import LINKAGE_RECORDS, RECORD_ADDRESSES, SEALED_ROWS
+from familylink.core.tables import (
+    LINKAGE_RECORD_COLUMNS,
+    LINKAGE_RECORDS,
+    RECORD_ADDRESSES,
+    SEALED_ROWS,
+)
 from protocols.sealed import SealedExtract, open_sealed_folder
 
-_IDENTITY = (
-    "sex, age_months, postcode_district, tok_given, tok_given_first, tok_given_canon, tok_given_nysiis, "
-    "tok_given_metaphone, tok_middle, tok_family, tok_family_nysiis, tok_family_metaphone, "
-    "tok_family_parts, tok_name_parts, tok_dob, tok_dob_swapped, tok_dob_year, tok_dob_month, tok_dob_day, "
-    "tok_postcode, tok_postcode_sector, tok_address, tok_building, tok_uprn, tok_nhs, tok_ni, tok_upn, "
-    "tok_household"
-)
+#: identity columns copied from a record's newest row (the rest are derived below)
+_IDENTITY = ", ".join(c for c in LINKAGE_RECORD_COLUMNS
+                      if c not in ("unique_id", "source", "record_id", "latest_event_date")
+                      and not c.startswith("bf_"))
 
 
 @dataclass(frozen=True)
