@@ -9,7 +9,6 @@ load and every problem is reported at once with its file and location.
 
 from __future__ import annotations
 
-import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -22,6 +21,7 @@ from familylink.core.contract import (
     IDENTITY_COLUMNS,
     IndicatorSpec,
 )
+from familylink.core.documents import validation_problems, yaml_syntax_problem
 from familylink.core.errors import ConfigError, Problem
 from familylink.core.fingerprint import fingerprint
 from familylink.core.paths import config_dir
@@ -222,18 +222,11 @@ class AgreementSet:
         return fingerprint([self[source].fingerprint, self.partnership.encoding_fingerprint])
 
 
-def _location(path: Path, loc: tuple) -> str:
-    dotted = ".".join(str(p) for p in loc if not str(p).startswith("function-"))
-    return f"{path}: {dotted}" if dotted else str(path)
-
-
 def _read_yaml(path: Path, problems: list[Problem]) -> object:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        where = f"{path}: line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
-        problems.append(Problem(where, f"not valid YAML ({error.problem})", "fix the YAML syntax"))
+        problems.append(yaml_syntax_problem(path, error))
     except (OSError, UnicodeDecodeError) as error:
         problems.append(Problem(str(path), f"cannot read the file ({error})"))
     return None
@@ -246,11 +239,7 @@ def _validate(model: type[_Document], path: Path, data: object, problems: list[P
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        for item in error.errors():
-            message = re.sub(r"^Value error, ", "", item["msg"])
-            if item["type"] == "extra_forbidden":
-                message = "unknown key (check its spelling against the documented keys)"
-            problems.append(Problem(_location(path, item["loc"]), message))
+        problems.extend(validation_problems(path, error.errors()))
     return None
 
 

@@ -6,7 +6,7 @@ import click
 
 import familylink
 from familylink.cli.data import demo, synth
-from familylink.cli.hub import link
+from familylink.cli.hub import link, run
 from familylink.cli.provider import keygen, pseudonymise, validate
 
 
@@ -20,7 +20,7 @@ def cli() -> None:
     """
 
 
-for command in (synth, keygen, validate, pseudonymise, link, demo):
+for command in (synth, keygen, validate, pseudonymise, link, run, demo):
     cli.add_command(command)
 
 

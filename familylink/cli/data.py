@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from familylink.cli.common import DATE, console, handle_errors, progress_bars, quiet_option
+from familylink.cli.hub import print_chain_summary
 from familylink.core.dates import previous_quarter_end
 from familylink.pipeline import run_demo
 from protocols.agreements import default_agreements_dir, load_agreements
@@ -54,7 +55,7 @@ def synth(people, seed, reference_date, out_dir, quiet) -> None:
 @quiet_option
 @handle_errors
 def demo(out_dir, people, seed, reference_date, quiet) -> None:
-    """Run the chain on an embedded synthetic county: synth, keygen, seal, link."""
+    """Run the whole chain on an embedded synthetic county: synth, keygen, seal, link, identify."""
     agreements = load_agreements(default_agreements_dir())
     reference_date = reference_date or previous_quarter_end()
     with progress_bars(quiet) as progress:
@@ -69,10 +70,7 @@ def demo(out_dir, people, seed, reference_date, quiet) -> None:
     console.print(table)
     console.print(f"County: {summary.synth.people:,} people, {summary.synth.families:,} families "
                   f"({summary.synth.eligible_families:,} eligible in truth).", markup=False)
-    linked = summary.link
-    console.print(f"Hub: {linked.records:,} records linked into {linked.persons:,} persons and "
-                  f"{linked.households.households:,} households ({linked.guards.dropped_twins:,} twin links "
-                  f"refused, {linked.households.communal_addresses:,} communal addresses reported).", markup=False)
+    print_chain_summary(summary.chain)
     console.print(f"Key fingerprint {summary.key_fingerprint}. Look in:", markup=False)
     for name, path in summary.paths.items():
         console.print(f"  {name:<9} {path}", markup=False)

@@ -10,3 +10,13 @@ def previous_quarter_end(today: dt.date | None = None) -> dt.date:
     today = today or dt.date.today()
     first_month_of_quarter = 3 * ((today.month - 1) // 3) + 1
     return dt.date(today.year, first_month_of_quarter, 1) - dt.timedelta(days=1)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """Same day ``months`` later (negative: earlier), clamped to the end of a shorter month:
+    2024-08-31 minus 6 months is 2024-02-29."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    following = dt.date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
+    last = (following - dt.timedelta(days=1)).day
+    return dt.date(year, month + 1, min(day.day, last))

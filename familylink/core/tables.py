@@ -47,3 +47,30 @@ HOUSEHOLD_COLUMNS = ("household_id", "person_id", "basis")
 #: Addresses judged communal (hostels, HMOs, temporary accommodation).
 COMMUNAL_ADDRESSES = "communal_addresses"
 COMMUNAL_ADDRESS_COLUMNS = ("address_key", "kind", "persons", "household_refs")
+
+# --- identification ----------------------------------------------------------------------
+
+#: Every person, with the family they belong to (``family_id`` NULL when in none).
+#: A family is a household with a dependent child or an expectant parent, plus adults with
+#: parenting responsibility living elsewhere (``resident`` false).
+FAMILIES = "families"
+FAMILY_COLUMNS = ("family_id", "person_id", "household_id", "role", "age", "resident")
+
+#: One row per family: the candidate list. After these columns come one BOOLEAN column per
+#: headline of the framework, named ``HEADLINE_FLAG_PREFIX + headline id``, in framework order.
+CANDIDATES = "candidates"
+CANDIDATE_COLUMNS = (
+    "family_id", "eligible", "headline_count", "headlines", "indicators", "priority",
+    "locality", "postcode_district", "members", "children", "non_resident_members",
+    "min_link_confidence", "review", "review_reasons", "status",
+)
+HEADLINE_FLAG_PREFIX = "headline_"
+
+#: Why each family qualifies: one row per (family, person, rule, source row).
+#: ``counted`` is false for a non-resident adult's evidence beyond the one headline they may
+#: account for.
+EVIDENCE = "evidence"
+EVIDENCE_COLUMNS = (
+    "family_id", "person_id", "headline", "rule_id", "source", "record_id", "event_date",
+    "indicator", "value", "resident", "counted",
+)
