@@ -293,7 +293,7 @@ def test_empty_tables_give_header_only_sheets_and_a_report(con, tmp_path):
 
 
 def test_missing_headline_column_is_an_error(con, tmp_path):
-    with pytest.raises(ValueError, match="headline_housing"):
+    with pytest.raises(ValueError, match="flag_housing"):
         write_candidates_workbook(con, tmp_path / "c.xlsx", headlines=[("housing", "Housing")],
                                   localities=LOCALITIES, meta=META)
 

@@ -57,14 +57,14 @@ FAMILIES = "families"
 FAMILY_COLUMNS = ("family_id", "person_id", "household_id", "role", "age", "resident")
 
 #: One row per family: the candidate list. After these columns come one BOOLEAN column per
-#: headline of the framework, named ``HEADLINE_FLAG_PREFIX + headline id``, in framework order.
+#: headline of the framework, named ``flag_<headline id>``, in framework order.
 CANDIDATES = "candidates"
 CANDIDATE_COLUMNS = (
     "family_id", "eligible", "headline_count", "headlines", "indicators", "priority",
     "locality", "postcode_district", "members", "children", "non_resident_members",
     "min_link_confidence", "review", "review_reasons", "status",
 )
-HEADLINE_FLAG_PREFIX = "headline_"
+HEADLINE_FLAG_PREFIX = "flag_"
 
 #: Why each family qualifies: one row per (family, person, rule, source row).
 #: ``counted`` is false for a non-resident adult's evidence beyond the one headline they may
