@@ -72,6 +72,7 @@ class DemoSummary:
     paths: dict[str, Path] = field(default_factory=dict)
     link: object = None
     chain: object = None
+    score: object = None  # eligible families found, against the county's truth
 
 
 def prepare_demo_dir(out_dir: Path) -> None:
@@ -105,9 +106,13 @@ def run_demo(out_dir: Path, agreements: AgreementSet, *, people: int = 20_000, s
                           progress=progress)
     run = out_dir / "hub" / "run"
     chain = run_chain(extracts, run, reference_date, progress=progress)
+    from familylink.synth.evaluate import score_families
+
+    score = score_families(run, county / "truth")
     return DemoSummary(out_dir, reference_date, people, seed, key.fingerprint, synth, reports,
                        {"raw": county / "raw", "truth": county / "truth", "key": keys / "partnership.key",
-                        "extracts": extracts, "run": run}, chain.link, chain)
+                        "extracts": extracts, "run": run, "candidates": run / "candidates.xlsx",
+                        "report": run / "report.html"}, chain.link, chain, score)
 
 
 @dataclass

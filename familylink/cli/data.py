@@ -71,6 +71,10 @@ def demo(out_dir, people, seed, reference_date, quiet) -> None:
     console.print(f"County: {summary.synth.people:,} people, {summary.synth.families:,} families "
                   f"({summary.synth.eligible_families:,} eligible in truth).", markup=False)
     print_chain_summary(summary.chain)
+    score = summary.score
+    console.print(f"Against the county's truth: {score.found:,} of {score.truth_eligible:,} truly eligible families "
+                  f"found (recall {score.recall:.3f}); {score.true_positives:,} of the {score.hub_eligible:,} "
+                  f"families the hub calls eligible are (precision {score.precision:.3f}).", markup=False)
     console.print(f"Key fingerprint {summary.key_fingerprint}. Look in:", markup=False)
     for name, path in summary.paths.items():
-        console.print(f"  {name:<9} {path}", markup=False)
+        console.print(f"  {name:<10} {path}", markup=False)
