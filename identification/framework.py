@@ -192,6 +192,7 @@ class AggregateRule(_Rule):
 
 
 Rule = Annotated[EventRule | SpellRule | AggregateRule, Field(discriminator="kind")]
+_KINDS = ("event", "spell", "aggregate")
 
 
 class Headline(_Document):
@@ -322,7 +323,11 @@ def load_framework_file(path: str | Path, *, extra_indicators: Mapping[str, Iter
     try:
         framework = Framework.model_validate(data)
     except ValidationError as error:
-        problems = validation_problems(path, error.errors())
+        # a rule's location carries pydantic's union tag (rules.3.aggregate.any_of.0): drop it
+        items = [{**item, "loc": tuple(p for i, p in enumerate(item["loc"])
+                                       if not (i == 2 and item["loc"][0] == "rules" and p in _KINDS))}
+                 for item in error.errors()]
+        problems = validation_problems(path, items)
         raise ConfigError(f"the framework {path} has {len(problems)} problem(s)", problems) from None
     problems = _check(framework, path, vocabulary_with(extra_indicators))
     if problems:
