@@ -74,3 +74,19 @@ EVIDENCE_COLUMNS = (
     "family_id", "person_id", "headline", "rule_id", "source", "record_id", "event_date",
     "indicator", "value", "resident", "counted",
 )
+
+# --- refresh: attachments and outcomes ------------------------------------------------------
+
+#: The council's register of attached families, one row per member record it names.
+ATTACHMENTS = "attachments"
+ATTACHMENT_COLUMNS = ("attachment_ref", "source", "record_id", "attached_on", "lead_team")
+
+#: Current families linked to a register entry through their members' records.
+#: ``problems`` (VARCHAR[]) are the headlines identified at attachment.
+ATTACHED_FAMILIES = "attached_families"
+ATTACHED_FAMILY_COLUMNS = ("family_id", "attachment_ref", "attached_on", "lead_team", "records_matched", "problems")
+
+#: Outcome measures of attached families: one row per (family, problem identified at attachment).
+OUTCOMES = "outcomes"
+OUTCOME_COLUMNS = ("family_id", "attachment_ref", "attached_on", "problem", "measure", "met", "evidence",
+                   "claimable")
