@@ -162,7 +162,7 @@ def _candidates(con: duckdb.DuckDBPyConnection, framework: Framework, settings: 
                coalesce(pl.locality, ?) AS locality, pl.postcode_district,
                members, children, non_resident_members, min_link_confidence,
                len(reasons) > 0 AS review, array_to_string(reasons, ';') AS review_reasons,
-               'new' AS status,
+               CASE WHEN headline_count >= ? THEN 'new' ELSE 'not_eligible' END AS status,
                {flags}
         FROM (
             SELECT *, list_filter([
@@ -173,7 +173,8 @@ def _candidates(con: duckdb.DuckDBPyConnection, framework: Framework, settings: 
         ) m
         LEFT JOIN family_places pl USING (family_id)
         ORDER BY family_id
-    """, [headlines, rules, framework.minimum_headlines, *priority_params, OTHER_LOCALITY, *headlines,
+    """, [headlines, rules, framework.minimum_headlines, *priority_params, OTHER_LOCALITY,
+          framework.minimum_headlines, *headlines,
           review.min_link_confidence, review.max_members, review.unknown_age])
 
 
