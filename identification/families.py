@@ -12,7 +12,8 @@ A family is a household with at least one dependent child (aged up to ``child_ma
 up to ``presumed_in_education_max_age``, since in England 16-17 year olds must be in
 education or training, and are otherwise NEET, dependent either way; or up to
 ``young_person_max_age`` with a recent record of an education source or a recent or active
-``unemployed_indicators`` row) or an expectant parent, plus the adults with parenting
+``unemployed_indicators`` row; a recent education record is any row of an education source
+dated in the last ``recent_months`` or a spell of one still open at the reference date) or an expectant parent, plus the adults with parenting
 responsibility who live elsewhere: an adult outside the household who shares a household
 ref of a ``non_resident_link_sources`` source (a social-care case, a probation record, a DWP
 claim) with a resident member. ``family_id`` is ``F`` and the household number.
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from familylink.core.contract import DEFAULT_VOCABULARY
 from familylink.core.dates import add_months
 from familylink.core.tables import FAMILIES, HOUSEHOLDS, PERSONS, SEALED_ROWS
 from identification.settings import FamilyDefinition
@@ -61,6 +63,8 @@ def form_families(con: duckdb.DuckDBPyConnection, family: FamilyDefinition,
     """Write ``person_facts`` and ``families`` for ``reference_date``."""
     ref = reference_date
     recent = add_months(ref, -family.recent_months)
+    spells = [[source, spec.code] for source, specs in DEFAULT_VOCABULARY.items() for spec in specs
+              if spec.kind == "spell"]
     con.execute(f"""
         CREATE OR REPLACE TABLE {PERSON_FACTS} AS
         WITH record_births AS (
@@ -80,11 +84,14 @@ def form_families(con: duckdb.DuckDBPyConnection, family: FamilyDefinition,
         ),
         flags AS (
             SELECT p.person_id,
-                bool_or(list_contains(?, s.source)
-                        AND coalesce(s.event_date, s.extract_date) > ? AND coalesce(s.event_date, s.extract_date) <= ?)
-                    AS in_education,
+                bool_or(list_contains(?, s.source) AND (
+                        (coalesce(s.event_date, s.extract_date) > ? AND coalesce(s.event_date, s.extract_date) <= ?)
+                        OR (list_contains(?, [s.source, s.indicator]) AND s.event_date <= ?
+                            AND (s.end_date IS NULL OR s.end_date > ?)))) AS in_education,
                 bool_or(list_contains(?, [s.source, s.indicator]) AND s.event_date <= ?
-                        AND (s.event_date > ? OR s.end_date IS NULL OR s.end_date > ?)) AS unemployed,
+                        AND (s.event_date > ? OR s.end_date > ?
+                             OR (s.end_date IS NULL AND list_contains(?, [s.source, s.indicator]))))
+                    AS unemployed,
                 bool_or(list_contains(?, [s.source, s.indicator]) AND s.event_date <= ? AND s.event_date > ?)
                     AS expectant
             FROM {SEALED_ROWS} s JOIN {PERSONS} p USING (source, record_id)
@@ -101,8 +108,8 @@ def form_families(con: duckdb.DuckDBPyConnection, family: FamilyDefinition,
         LEFT JOIN births b USING (person_id)
         LEFT JOIN flags f USING (person_id)
         ORDER BY people.person_id
-    """, [family.education_sources, recent, ref,
-          _codes(family.unemployed_indicators), ref, recent, ref,
+    """, [family.education_sources, recent, ref, spells, ref, recent,
+          _codes(family.unemployed_indicators), ref, recent, ref, spells,
           _codes(family.expectant_indicators), ref, add_months(ref, -family.expectant_months),
           _month_index(ref), _month_index(ref), family.child_max_age, family.presumed_in_education_max_age,
           family.young_person_max_age])
@@ -127,7 +134,7 @@ def form_families(con: duckdb.DuckDBPyConnection, family: FamilyDefinition,
             SELECT tok_household FROM refs GROUP BY tok_household HAVING count(*) BETWEEN 2 AND ?
         ),
         non_residents AS (
-            SELECT DISTINCT r.family_id, other.person_id, r.household_id, false AS resident
+            SELECT DISTINCT r.family_id, other.person_id, pf.household_id, false AS resident
             FROM residents r
             JOIN refs mine ON mine.person_id = r.person_id
             JOIN usable_refs USING (tok_household)

@@ -128,13 +128,13 @@ def _candidates(con: duckdb.DuckDBPyConnection, framework: Framework, settings: 
         WITH met AS (
             SELECT family_id,
                    list_distinct(list(headline) FILTER (WHERE counted)) AS unsorted,
-                   list_distinct(list(rule_id)) AS rule_list
+                   list_distinct(list(rule_id) FILTER (WHERE counted)) AS rule_list
             FROM {EVIDENCE} GROUP BY family_id
         ),
         ordered AS (
             SELECT family_id,
                    list_filter(?::VARCHAR[], h -> list_contains(coalesce(unsorted, []), h)) AS headline_list,
-                   list_filter(?::VARCHAR[], r -> list_contains(rule_list, r)) AS rule_list
+                   list_filter(?::VARCHAR[], r -> list_contains(coalesce(rule_list, []), r)) AS rule_list
             FROM met
         ),
         members AS (

@@ -38,7 +38,7 @@ class FamilyDefinition(_Document):
         "participation age, Education and Skills Act 2008) or else NEET: dependent either way")
     young_person_max_age: int = Field(18, ge=0, le=25, description="older children are dependent up to this age ...")
     education_sources: list[str] = Field(["schools"], description="... when a record of these sources is recent")
-    unemployed_indicators: list[str] = Field(["schools.neet", "dwp.out_of_work_benefit"],
+    unemployed_indicators: list[str] = Field(["schools.neet"],
                                              description="... or one of these is recent or active")
     recent_months: int = Field(12, ge=1, le=36)
     adult_age: int = Field(18, ge=16, le=21, description="role is adult from this age (unless a dependent child)")
