@@ -99,3 +99,23 @@ def test_a_whole_file_problem_leaves_no_sealed_output(tmp_path):
                                       "--in", str(raw), "--out", str(tmp_path / "out" / "health.sealed")])
     assert result.exit_code == 1 and "--date-format DD/MM/YYYY" in result.output
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["health.csv", "k.key"]
+
+
+def test_demo_runs_the_whole_chain(tmp_path):
+    import openpyxl
+
+    from identification.settings import load_localities
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--people", "3000", "--reference-date",
+                                      "2026-09-30", "--quiet"])
+    assert result.exit_code == 0, result.output
+    run = out / "hub" / "run"
+    assert "eligible families" in result.output and str(run / "candidates.xlsx") in result.output
+    book = openpyxl.load_workbook(run / "candidates.xlsx")
+    assert book.sheetnames == ["Summary", *load_localities().names]
+    for name in ("persons.csv", "households.csv", "families.csv", "candidates.csv", "evidence.csv",
+                 "report.html", "manifest.json", "model.json"):
+        assert (run / name).is_file(), name
+    again = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path), "--people", "3000", "--quiet"])
+    assert again.exit_code == 1 and "was not made by `familylink demo`" in again.output
