@@ -84,7 +84,8 @@ ATTACHMENT_COLUMNS = ("attachment_ref", "source", "record_id", "attached_on", "l
 #: Current families linked to a register entry through their members' records.
 #: ``problems`` (VARCHAR[]) are the headlines identified at attachment.
 ATTACHED_FAMILIES = "attached_families"
-ATTACHED_FAMILY_COLUMNS = ("family_id", "attachment_ref", "attached_on", "lead_team", "records_matched", "problems")
+ATTACHED_FAMILY_COLUMNS = ("family_id", "attachment_ref", "attached_on", "lead_team", "records_matched", "problems",
+                           "problems_basis")
 
 #: Outcome measures of attached families: one row per (family, problem identified at attachment).
 OUTCOMES = "outcomes"
