@@ -12,7 +12,7 @@ repeated) excludes the row: it is listed in ``register.rejected`` with its reaso
 Rows in = accepted + rejected.
 
 ``link_attachments(con, register, problems_by_family=None)`` writes ``attachments`` (the
-accepted rows) and ``attached_families`` (ATTACHED_FAMILY_COLUMNS plus ``problems_basis``):
+accepted rows) and ``attached_families`` (ATTACHED_FAMILY_COLUMNS, the last ``problems_basis``):
 every current family (``families``, ``persons``) one of whose members' records the register
 names. An entry whose records land in two families attaches both (reported); an entry whose
 records land in none is reported. ``problems`` are the headlines identified at attachment,

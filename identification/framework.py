@@ -30,14 +30,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from familylink.core.contract import DEFAULT_VOCABULARY
-from familylink.core.documents import validation_problems, yaml_syntax_problem
 from familylink.core.errors import ConfigError, Problem
 from familylink.core.fingerprint import fingerprint
 from familylink.core.paths import config_dir
+from identification.documents import load_yaml_document
 
 FRAMEWORK_SCHEMA = "familylink-framework"
 DEFAULT_FRAMEWORK = "phase2-2015"
@@ -309,26 +308,16 @@ def vocabulary_with(extra: Mapping[str, Iterable[str]] | None = None) -> dict[st
     return vocabulary
 
 
+def _without_kind_tag(item: Mapping) -> Mapping:
+    """A rule's location carries pydantic's union tag (rules.3.aggregate.any_of.0): drop it."""
+    loc = item["loc"]
+    return {**item, "loc": tuple(p for i, p in enumerate(loc) if not (i == 2 and loc[0] == "rules" and p in _KINDS))}
+
+
 def load_framework_file(path: str | Path, *, extra_indicators: Mapping[str, Iterable[str]] | None = None) -> Framework:
     """Load and validate one framework document; every problem is reported at once."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as error:
-        raise ConfigError(f"the framework {path} is not valid YAML", [yaml_syntax_problem(path, error)]) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read the framework {path}", [Problem(str(path), str(error))]) from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"the framework {path} must be a YAML mapping", [Problem(str(path), "not a mapping")])
-    try:
-        framework = Framework.model_validate(data)
-    except ValidationError as error:
-        # a rule's location carries pydantic's union tag (rules.3.aggregate.any_of.0): drop it
-        items = [{**item, "loc": tuple(p for i, p in enumerate(item["loc"])
-                                       if not (i == 2 and item["loc"][0] == "rules" and p in _KINDS))}
-                 for item in error.errors()]
-        problems = validation_problems(path, items)
-        raise ConfigError(f"the framework {path} has {len(problems)} problem(s)", problems) from None
+    framework = load_yaml_document(Framework, path, "framework", adjust=_without_kind_tag)
     problems = _check(framework, path, vocabulary_with(extra_indicators))
     if problems:
         raise ConfigError(f"the framework {path} has {len(problems)} problem(s)", problems)

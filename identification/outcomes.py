@@ -39,16 +39,14 @@ from functools import cached_property
 from pathlib import Path
 
 import duckdb
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from familylink.core.contract import BENEFIT_DETAILS, DEFAULT_VOCABULARY
 from familylink.core.dates import add_months
-from familylink.core.documents import validation_problems, yaml_syntax_problem
-from familylink.core.errors import ConfigError, Problem
 from familylink.core.fingerprint import fingerprint
 from familylink.core.paths import config_dir
 from familylink.core.tables import ATTACHED_FAMILIES, FAMILIES, OUTCOME_COLUMNS, OUTCOMES
+from identification.documents import load_yaml_document
 from identification.rules_sql import FAMILY_EVENTS
 
 LOCAL_MEASURE = "local evidence required"
@@ -159,18 +157,7 @@ def load_outcome_settings(path: str | Path | None = None) -> OutcomeSettings:
         path = config_dir() / "outcomes.yaml"
         if not path.is_file():
             return OutcomeSettings()
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as error:
-        raise ConfigError(f"the outcome settings {path} are not valid YAML", [yaml_syntax_problem(path, error)]) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read the outcome settings {path}", [Problem(str(path), str(error))]) from None
-    try:
-        return OutcomeSettings.model_validate(data or {})
-    except ValidationError as error:
-        problems = validation_problems(path, error.errors())
-        raise ConfigError(f"the outcome settings {path} have {len(problems)} problem(s)", problems) from None
+    return load_yaml_document(OutcomeSettings, path, "outcome settings")
 
 
 # --- measures -----------------------------------------------------------------------------

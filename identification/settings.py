@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from familylink.core.documents import validation_problems, yaml_syntax_problem
-from familylink.core.errors import ConfigError, Problem
 from familylink.core.fingerprint import fingerprint
 from familylink.core.paths import config_dir
+from identification.documents import load_yaml_document
 
 OTHER_LOCALITY = "other"
 
@@ -112,31 +109,14 @@ class Localities(_Document):
         return [(d.strip().upper(), loc.name) for loc in self.localities for d in loc.postcode_districts]
 
 
-_D = TypeVar("_D", bound=BaseModel)
-
-
-def _load(model: type[_D], path: Path, what: str) -> _D:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as error:
-        raise ConfigError(f"the {what} {path} is not valid YAML", [yaml_syntax_problem(path, error)]) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read the {what} {path}", [Problem(str(path), str(error))]) from None
-    try:
-        return model.model_validate(data or {})
-    except ValidationError as error:
-        problems = validation_problems(path, error.errors())
-        raise ConfigError(f"the {what} {path} has {len(problems)} problem(s)", problems) from None
-
-
 def load_identification_settings(path: str | Path | None = None) -> IdentificationSettings:
     """``config/identification.yaml`` (defaults when the file is absent and no path is given)."""
     if path is None:
         path = config_dir() / "identification.yaml"
         if not path.is_file():
             return IdentificationSettings()
-    return _load(IdentificationSettings, Path(path), "identification settings")
+    return load_yaml_document(IdentificationSettings, path, "identification settings")
 
 
 def load_localities(path: str | Path | None = None) -> Localities:
-    return _load(Localities, Path(path) if path else config_dir() / "localities.yaml", "localities file")
+    return load_yaml_document(Localities, path or config_dir() / "localities.yaml", "localities file")

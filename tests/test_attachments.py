@@ -140,7 +140,7 @@ def regrows(*specs):
 
 
 def attached(con):
-    return {(r[0], r[1]): dict(zip(ATTACHED_FAMILY_COLUMNS + ("problems_basis",), r, strict=True))
+    return {(r[0], r[1]): dict(zip(ATTACHED_FAMILY_COLUMNS, r, strict=True))
             for r in con.execute("SELECT * FROM attached_families").fetchall()}
 
 
