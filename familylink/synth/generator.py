@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from familylink.core.contract import SOURCES
@@ -12,8 +13,8 @@ from familylink.core.errors import OutputExistsError, Problem
 from familylink.synth import care, education, justice, welfare
 from familylink.synth.dates import day
 from familylink.synth.events import ProviderView, World
-from familylink.synth.population import build_population
-from familylink.synth.records import build_extract
+from familylink.synth.population import Population, build_population
+from familylink.synth.records import Extract, build_extract
 from familylink.synth.settings import CorruptionSettings, SynthError, SynthSummary, stage_rng
 from familylink.synth.truth_rules import HEADLINES, evaluate_truth_dir
 from familylink.synth.writer import (
@@ -81,6 +82,29 @@ def generate_county(
     writing each raw file) and ``truth`` (0..4). Raises ``SynthError`` for bad arguments and
     ``OutputExistsError`` when ``out_dir/raw`` or ``out_dir/truth`` exists and is not empty.
     """
+    return _generate(people, seed, reference_date, out_dir, corruption, progress)[0]
+
+
+@dataclass
+class County:
+    """A generated county kept in memory (for later quarters): the true population, each
+    provider's view of it and its extract (rows kept, with each record's identity)."""
+
+    population: Population
+    views: list[ProviderView]
+    extracts: list[Extract]
+
+
+def _generate(
+    people: int,
+    seed: int,
+    reference_date: dt.date,
+    out_dir: Path,
+    corruption: CorruptionSettings | None = None,
+    progress: Progress | None = None,
+    keep: bool = False,
+) -> tuple[SynthSummary, County | None]:
+    """``generate_county``; with ``keep``, also the county in memory (extract rows kept)."""
     if isinstance(reference_date, dt.datetime):
         reference_date = reference_date.date()
     out_dir = Path(out_dir)
@@ -135,7 +159,8 @@ def generate_county(
         clock = lap("writing", clock)
         rows[view.source] = int(extract.rows.shape[0])
         event_rows[view.source] = int((extract.rows["indicator"] != "").sum())
-        extract.rows = extract.rows.iloc[0:0]  # written: keep only the record list
+        if not keep:
+            extract.rows = extract.rows.iloc[0:0]  # written: keep only the record list
         extracts.append(extract)
     report("extracts", len(views), len(views))
 
@@ -160,7 +185,7 @@ def generate_county(
     lap("eligibility", clock)
 
     counts = eligible["headline_count"].value_counts()
-    return SynthSummary(
+    summary = SynthSummary(
         people=people,
         households=int(population.households.shape[0]),
         families=int(eligible.shape[0]),
@@ -175,3 +200,4 @@ def generate_county(
         seconds=round(time.perf_counter() - started, 3),
         stage_seconds=timings,
     )
+    return summary, County(population, views, extracts) if keep else None

@@ -10,7 +10,7 @@ import pandas as pd
 
 from familylink.core.contract import EVENT_COLUMNS, RAW_COLUMNS
 from familylink.synth.addresses import format_addresses
-from familylink.synth.corruption import corrupt_identity, format_postcodes
+from familylink.synth.corruption import RecordIdentity, corrupt_identity, format_postcodes
 from familylink.synth.dates import NAT, iso, ymd
 from familylink.synth.events import ProviderView, reference_numbers
 from familylink.synth.population import Population
@@ -86,7 +86,9 @@ def source_columns(source: str) -> list[str]:
 class Extract:
     source: str
     rows: pd.DataFrame  # raw columns, all strings, sorted
-    records: pd.DataFrame  # record_id, person (int)
+    records: pd.DataFrame  # record_id, person (int), copy (0, or 1 for a duplicate record)
+    #: the identity each record carries (index = row of ``records``), kept for later quarters
+    identity: RecordIdentity | None = None
 
 
 def _record_ids(
@@ -205,6 +207,33 @@ def build_extract(
         ref,
     )
 
+    out = assemble_rows(rng, view, population, rows, record, record_ids, identity, ref)
+    records = pd.DataFrame(
+        {
+            "record_id": record_ids,
+            "person": keys["person"].to_numpy(),
+            "copy": keys["copy"].to_numpy(),
+        }
+    )
+    return Extract(source, out, records, identity)
+
+
+def assemble_rows(
+    rng: np.random.Generator,
+    view: ProviderView,
+    population: Population,
+    rows: pd.DataFrame,
+    record: np.ndarray,
+    record_ids: np.ndarray,
+    identity: RecordIdentity,
+    ref: np.datetime64,
+) -> pd.DataFrame:
+    """The raw file's rows: ``rows`` (person and event columns) written under record
+    ``record[i]`` (index into ``record_ids`` and ``identity``), with the address each row
+    carries (the old home before a move, or always when the record is stale)."""
+    source = view.source
+    dated = rows["event_date"].to_numpy().astype("datetime64[D]")
+    has_date = ~np.isnat(dated)
     # address on each row: the old home before a move, or always when the record is stale
     households = population.households
     hh = population.persons["household"].to_numpy()[rows["person"].to_numpy()]
@@ -264,5 +293,4 @@ def build_extract(
         kind="stable",
         ignore_index=True,
     )
-    records = pd.DataFrame({"record_id": record_ids, "person": keys["person"].to_numpy()})
-    return Extract(source, out, records)
+    return out
