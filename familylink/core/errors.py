@@ -61,3 +61,7 @@ class SealedExtractError(FamilylinkError):
 
 class OutputExistsError(FamilylinkError):
     """The output already exists and the command refuses to overwrite it."""
+
+
+class StoreError(FamilylinkError):
+    """The run store cannot be opened, is from another version, or refuses an operation."""
