@@ -14,8 +14,6 @@ import splink.comparison_library as cl
 
 from matching.settings import LinkageSettings
 
-FAR_APART_DOB_M = 0.0005
-
 
 def dice(column: str, left: str = "{column}_l", right: str = "{column}_r") -> str:
     """SQL for the Dice coefficient of the ``column`` Bloom filters of a pair.
@@ -38,6 +36,12 @@ def names_swapped(left: str = "{column}_l", right: str = "{column}_r") -> str:
     return f"(len(list_intersect({a}, {b})) >= 2 AND len(list_intersect({a}, {b})) = least(len({a}), len({b})))"
 
 
+def name_elsewhere(other_differs: str) -> str:
+    """SQL: a name part of one record is among the other's, in another position (given and
+    family swapped with a typo in one of them; ``other_differs``: the other name disagrees)."""
+    return f"({other_differs} AND list_has_any(tok_name_parts_l, tok_name_parts_r))"
+
+
 def _either_null(*columns: str) -> str:
     return " OR ".join(f"{c}_l IS NULL OR {c}_r IS NULL" for c in columns)
 
@@ -53,6 +57,8 @@ def given_name(settings: LinkageSettings) -> cl.CustomComparison:
                         "sounds alike"),
         *[cll.CustomLevel(f"{dice('bf_given')} >= {t}", f"Dice >= {t}") for t in lower],
         cll.CustomLevel(names_swapped(), "all name parts shared (given and family swapped)"),
+        cll.CustomLevel(name_elsewhere("NOT list_has_any(tok_family_parts_l, tok_family_parts_r)"),
+                        "a name part shared in another position"),
         cll.ElseLevel(),
     ]
     return cl.CustomComparison(levels, "given_name", "given name tokens and Bloom filter")
@@ -70,6 +76,8 @@ def family_name(settings: LinkageSettings) -> cl.CustomComparison:
                         "sounds alike"),
         *[cll.CustomLevel(f"{dice('bf_family')} >= {t}", f"Dice >= {t}") for t in lower],
         cll.CustomLevel(names_swapped(), "all name parts shared (given and family swapped)"),
+        cll.CustomLevel(name_elsewhere("tok_given_first_l <> tok_given_first_r"),
+                        "a name part shared in another position"),
         cll.ElseLevel(),
     ]
     return cl.CustomComparison(levels, "family_name", "family name tokens and Bloom filter")
@@ -78,16 +86,20 @@ def family_name(settings: LinkageSettings) -> cl.CustomComparison:
 def date_of_birth(settings: LinkageSettings) -> cl.CustomComparison:
     two_of_three = ("(tok_dob_year_l = tok_dob_year_r)::INTEGER + (tok_dob_month_l = tok_dob_month_r)::INTEGER"
                     " + (tok_dob_day_l = tok_dob_day_r)::INTEGER >= 2")
+    # Dates differing in every component and ages more than a year apart are rarely one
+    # person. EM would learn otherwise from parents and children with the same name at one
+    # address, who sit inside its blocks, so by default this m is fixed rather than trained
+    # (training.dob_far_apart_m; "train" where date errors are common and no such relatives).
+    far_apart = cll.ElseLevel()
+    if settings.training.dob_far_apart_m != "train":
+        far_apart = far_apart.configure(m_probability=settings.training.dob_far_apart_m, fix_m_probability=True)
     levels = [
         cll.CustomLevel(_either_null("tok_dob"), "date of birth missing").configure(is_null_level=True),
         cll.ExactMatchLevel("tok_dob"),
         cll.CustomLevel("tok_dob_swapped_l = tok_dob_r OR tok_dob_l = tok_dob_swapped_r", "day and month swapped"),
         cll.CustomLevel(two_of_three, "two of year, month, day equal"),
         cll.CustomLevel("abs(age_months_l - age_months_r) <= 14", "different dates, ages within a year"),
-        # Dates differing in every component and ages more than a year apart are almost never
-        # one person. EM would learn otherwise from parents and children with the same name at
-        # one address, who sit inside its blocks, so this m is fixed rather than trained.
-        cll.ElseLevel().configure(m_probability=FAR_APART_DOB_M, fix_m_probability=True),
+        far_apart,
     ]
     return cl.CustomComparison(levels, "date_of_birth", "date of birth tokens, and ages in clear")
 
@@ -102,6 +114,9 @@ def location(settings: LinkageSettings) -> cl.CustomComparison:
         cll.CustomLevel(f"tok_postcode_l = tok_postcode_r AND {dice('bf_address')} >= {high}",
                         f"same postcode, address Dice >= {high}"),
         cll.CustomLevel("tok_address_l = tok_address_r", "same address line, postcode differs"),
+        # a mistyped postcode: nearly the same address line in the same postcode district
+        cll.CustomLevel(f"postcode_district_l = postcode_district_r AND {dice('bf_address')} >= {high}",
+                        f"same postcode district, address Dice >= {high}"),
         *[cll.CustomLevel(f"tok_postcode_l = tok_postcode_r AND {dice('bf_address')} >= {t}",
                           f"same postcode, address Dice >= {t}") for t in lower],
         cll.CustomLevel("tok_postcode_l = tok_postcode_r", "same postcode unit"),

@@ -6,7 +6,8 @@
   (no equal first, canonical or phonetic name token, Bloom-filter Dice below the lowest
   given-name threshold, and no sign of a given/family swap) are two people, however strongly the rest
   agrees. Fellegi-Sunter alone cannot tell them apart: their family name, date of birth and
-  address all agree.
+  address all agree. ``guards.twins: false`` turns this guard off, for data known to hold
+  no twins where given names are sometimes recorded as a different name altogether.
 - After clustering, a cluster that still holds two different national identifiers (joined
   through a third record) loses its weakest internal edge, and is clustered again, until
   no such cluster remains or the round limit is reached; what remains is reported.
@@ -43,6 +44,8 @@ def guarded_edges(con: duckdb.DuckDBPyConnection, pairs_table: str, settings: Li
         AND l.tok_given_nysiis <> r.tok_given_nysiis AND l.tok_given_metaphone <> r.tok_given_metaphone
         AND coalesce({given_dice}, 0) < {lowest_given}
         AND NOT coalesce({names_swapped("l.{column}", "r.{column}")}, false)"""
+    if not settings.guards.twins:
+        twins = "false"
     con.execute(f"""
         CREATE OR REPLACE TABLE {EDGES_TABLE} AS
         SELECT p.left_id, p.right_id, p.match_weight, p.match_probability,

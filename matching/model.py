@@ -66,7 +66,7 @@ class LinkageModel:
         self.linker.training.estimate_probability_two_random_records_match(
             list(training.deterministic_rules), recall=training.deterministic_recall)
         self.linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs,
-                                                              seed=training.seed)
+                                                              seed=training.seed, num_chunks=training.u_chunks)
         for rule in training.em_blocking_rules:
             self.linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, max_pairs=training.em_max_pairs)  # Splink samples by a hash of the ids

@@ -32,14 +32,29 @@ class DiceThresholds(_Document):
         return values
 
 
+#: m of the date-of-birth level "dates far apart" unless trained (weight about -10.9)
+FAR_APART_DOB_M = 0.0005
+
+
 class Training(_Document):
     seed: int = 42
     u_max_pairs: Annotated[int, Field(ge=10_000)] = 2_000_000
+    #: the u sample is scored in this many chunks (Splink stops early once every level has
+    #: 100 pairs; rare levels never do): fewer chunks, less overhead; more, less memory
+    u_chunks: Annotated[int, Field(ge=1, le=100)] = 10
     deterministic_rules: list[str] = Field(min_length=1)
     deterministic_recall: Share = 0.8
+    #: a fixed m for the date-of-birth level "dates far apart" (EM would learn it from
+    #: same-name parents and children inside its blocks), or "train" to let EM estimate it
+    dob_far_apart_m: Share | Literal["train"] = FAR_APART_DOB_M
     em_blocking_rules: list[str] = Field(min_length=1)
     #: pairs per EM pass at most (Splink's deterministic hash sample above that)
     em_max_pairs: Annotated[int, Field(ge=10_000)] = 2_000_000
+
+
+class Guards(_Document):
+    #: split pairs with one date of birth at one address whose given names clearly differ
+    twins: bool = True
 
 
 class Clustering(_Document):
@@ -54,6 +69,7 @@ class LinkageSettings(_Document):
     dice: DiceThresholds
     blocking_rules: list[str] = Field(min_length=1)
     training: Training
+    guards: Guards = Guards()
     clustering: Clustering = Clustering()
 
     @property

@@ -246,3 +246,54 @@ def test_no_hub_side_artefact_holds_a_personal_value(linked):
     words = {w for cell in cells for w in re.findall(r"[A-Z0-9-]+", cell)}
     found = [v for v in values | dashed_dobs if (v.upper() in words if " " not in v else v.upper() in cells)]
     assert not found, f"run.duckdb holds {len(found)} personal values"
+
+
+def _settings_with(tmp_path, **changes):
+    import yaml
+
+    from matching.settings import default_linkage_file
+
+    document = yaml.safe_load(default_linkage_file().read_text(encoding="utf-8"))
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        node = document
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    path = tmp_path / "linkage.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return load_linkage_settings(path)
+
+
+def test_twin_guard_and_far_apart_dob_m_are_settings_on_by_default(tmp_path):
+    from matching.comparisons import date_of_birth
+    from matching.settings import FAR_APART_DOB_M
+
+    default = load_linkage_settings()
+    assert default.guards.twins is True and default.training.dob_far_apart_m == FAR_APART_DOB_M
+    far = date_of_birth(default).get_comparison("duckdb").comparison_levels[-1]
+    assert far._fix_m_probability and far.m_probability == FAR_APART_DOB_M
+    trained = _settings_with(tmp_path, **{"training.dob_far_apart_m": "train", "guards.twins": False})
+    assert trained.guards.twins is False
+    assert not date_of_birth(trained).get_comparison("duckdb").comparison_levels[-1]._fix_m_probability
+
+
+@pytest.mark.parametrize("key,value", [("training.dob_far_apart_m", "often"), ("guards.twins", "maybe"),
+                                       ("training.u_chunks", 0)])
+def test_bad_linkage_settings_name_the_key(tmp_path, key, value):
+    from familylink.core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        _settings_with(tmp_path, **{key: value})
+    assert any(key in str(problem) for problem in raised.value.problems), raised.value.problems
+
+
+def test_the_twin_guard_can_be_turned_off(county, tmp_path):
+    root, _ = county
+    settings = _settings_with(tmp_path, **{"guards.twins": False})
+    run = tmp_path / "run"
+    run.mkdir()
+    con = duckdb.connect(str(run / "run.duckdb"))
+    summary = link_persons(root / "extracts", run, settings, con)
+    con.close()
+    assert summary.guards.dropped_twins == 0

@@ -12,10 +12,10 @@ Equivalence, concept by concept:
 * Levels: the same order and meaning as the product's, with exact matches on values instead
   of tokens, and Splink's Jaro-Winkler levels where the product uses Bloom-filter Dice
   (one fuzzy level per Dice threshold: ``JARO_WINKLER`` below).
-* Date of birth: its last level keeps the product's fixed m (``FAR_APART_DOB_M``).
+* Date of birth: its last level is fixed or trained as ``training.dob_far_apart_m`` says.
 * National identifiers, sex and middle names are absent from FEBRL: their comparisons are
   null for every pair (weight 0) in the product, and are left out here.
-* Training: deterministic-rule prior, u by random sampling with the same seed and maximum,
+* Training: deterministic-rule prior, u by random sampling with the same seed, maximum and chunks,
   EM over the same rules; predict every blocked pair, keep those at 0.01 or above, and
   cluster at the settings' threshold (connected components). The product's guards (twins,
   conflicting identifiers) have no counterpart here: the benchmark reports their effect on
@@ -34,7 +34,6 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator
 
-from matching.comparisons import FAR_APART_DOB_M
 from matching.settings import LinkageSettings
 from protocols.normalise import (
     age_in_months,
@@ -129,6 +128,8 @@ def given_name() -> cl.CustomComparison:
         cll.CustomLevel("given_nysiis_l = given_nysiis_r OR given_metaphone_l = given_metaphone_r", "sounds alike"),
         cll.CustomLevel(_jw("given", low), f"Jaro-Winkler >= {low}"),
         cll.CustomLevel(_names_swapped(), "all name parts shared (given and family swapped)"),
+        cll.CustomLevel("NOT list_has_any(family_parts_l, family_parts_r) AND list_has_any(name_parts_l, name_parts_r)",
+                        "a name part shared in another position"),
         cll.ElseLevel(),
     ], "given_name", "given name")
 
@@ -144,20 +145,25 @@ def family_name() -> cl.CustomComparison:
                         "sounds alike"),
         cll.CustomLevel(_jw("family", low), f"Jaro-Winkler >= {low}"),
         cll.CustomLevel(_names_swapped(), "all name parts shared (given and family swapped)"),
+        cll.CustomLevel("given_first_l <> given_first_r AND list_has_any(name_parts_l, name_parts_r)",
+                        "a name part shared in another position"),
         cll.ElseLevel(),
     ], "family_name", "family name")
 
 
-def date_of_birth() -> cl.CustomComparison:
+def date_of_birth(settings: LinkageSettings) -> cl.CustomComparison:
     two_of_three = ("(dob_year_l = dob_year_r)::INTEGER + (dob_month_l = dob_month_r)::INTEGER"
                     " + (dob_day_l = dob_day_r)::INTEGER >= 2")
+    far_apart = cll.ElseLevel()
+    if settings.training.dob_far_apart_m != "train":
+        far_apart = far_apart.configure(m_probability=settings.training.dob_far_apart_m, fix_m_probability=True)
     return cl.CustomComparison([
         cll.CustomLevel(_null("dob"), "date of birth missing").configure(is_null_level=True),
         cll.ExactMatchLevel("dob"),
         cll.CustomLevel("dob_swapped_l = dob_r OR dob_l = dob_swapped_r", "day and month swapped"),
         cll.CustomLevel(two_of_three, "two of year, month, day equal"),
         cll.CustomLevel("abs(age_months_l - age_months_r) <= 14", "different dates, ages within a year"),
-        cll.ElseLevel().configure(m_probability=FAR_APART_DOB_M, fix_m_probability=True),
+        far_apart,
     ], "date_of_birth", "date of birth")
 
 
@@ -170,6 +176,8 @@ def location() -> cl.CustomComparison:
         cll.CustomLevel(f"postcode_l = postcode_r AND {_jw('address', high)}",
                         f"same postcode, address Jaro-Winkler >= {high}"),
         cll.CustomLevel("address_l = address_r", "same address line, postcode differs"),
+        cll.CustomLevel(f"postcode_district_l = postcode_district_r AND {_jw('address', high)}",
+                        f"same postcode district, address Jaro-Winkler >= {high}"),
         cll.CustomLevel(f"postcode_l = postcode_r AND {_jw('address', low)}",
                         f"same postcode, address Jaro-Winkler >= {low}"),
         cll.CustomLevel("postcode_l = postcode_r", "same postcode unit"),
@@ -202,7 +210,7 @@ def link_plaintext(frames: dict[str, pd.DataFrame], settings: LinkageSettings,
     linker = Linker(inputs, SettingsCreator(
         link_type=link_type,
         unique_id_column_name="unique_id",
-        comparisons=[given_name(), family_name(), date_of_birth(), location()],
+        comparisons=[given_name(), family_name(), date_of_birth(settings), location()],
         blocking_rules_to_generate_predictions=[plaintext_rule(r) for r in settings.blocking_rules],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
@@ -213,7 +221,8 @@ def link_plaintext(frames: dict[str, pd.DataFrame], settings: LinkageSettings,
     training = settings.training
     linker.training.estimate_probability_two_random_records_match(
         [plaintext_rule(r) for r in training.deterministic_rules], recall=training.deterministic_recall)
-    linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs, seed=training.seed)
+    linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs, seed=training.seed,
+                                                     num_chunks=training.u_chunks)
     for rule in training.em_blocking_rules:
         linker.training.estimate_parameters_using_expectation_maximisation(
             plaintext_rule(rule), record_sample_proportion=1.0)
