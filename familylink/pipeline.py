@@ -5,7 +5,9 @@ API only: returns summaries, never prints. The CLI presents them.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import getpass
 import os
 import platform
 import shutil
@@ -17,17 +19,31 @@ from pathlib import Path
 
 import duckdb
 
+from familylink.core.dates import add_months
 from familylink.core.errors import ExtractError, OutputExistsError, Problem
 from familylink.core.fingerprint import file_sha256, write_json
+from familylink.refresh import StoreFacts, after_scoring, import_register, save_model, saved_model
+from familylink.store import (
+    RunMeta,
+    RunRecord,
+    RunStore,
+    apply_family_ids,
+    apply_person_ids,
+    record_run,
+    runs,
+)
+from identification.attachments import read_attachment_register
 from identification.framework import Framework, load_framework
 from identification.identify import IdentifySummary, identify
+from identification.outcomes import OutcomeSettings, load_outcome_settings
 from identification.settings import (
     IdentificationSettings,
     Localities,
     load_identification_settings,
     load_localities,
 )
-from matching.link import LinkSummary, link_persons
+from matching.households import write_households_csv
+from matching.link import LinkSummary, link_persons, write_persons_csv
 from matching.settings import LinkageSettings, load_linkage_settings
 from protocols.agreements import AgreementSet
 from protocols.keys import PartnershipKey, generate_key, write_key_file
@@ -73,6 +89,8 @@ class DemoSummary:
     link: object = None
     chain: object = None
     score: object = None  # eligible families found, against the county's truth
+    first_chain: object = None
+    refresh: object = None  # ids kept and changes found, against the truth
 
 
 def prepare_demo_dir(out_dir: Path) -> None:
@@ -89,30 +107,79 @@ def prepare_demo_dir(out_dir: Path) -> None:
 
 def run_demo(out_dir: Path, agreements: AgreementSet, *, people: int = 20_000, seed: int = 7,
              reference_date: dt.date, progress: Progress | None = None) -> DemoSummary:
-    """Synthesise a county, make a partnership key, seal every source's extract, and run
-    the hub's chain (link, identify) on the sealed extracts."""
-    from familylink.synth import generate_county
+    """Two quarters of the hub's work on a synthetic county.
+
+    Synthesise the county at the quarter before ``reference_date`` and at ``reference_date``,
+    make a partnership key, seal every source's extract of each quarter, run the first
+    quarter, import an attachment register (the first quarter's most complex new families,
+    attached two weeks after its reference date), then refresh on the second quarter: stable
+    ids, status, changes and the attached families' outcomes.
+    """
+    from familylink.synth import generate_quarters
+    from familylink.synth.evaluate import score_families, score_refresh
 
     out_dir = Path(out_dir)
     prepare_demo_dir(out_dir)
     county = out_dir / "county"
-    synth = generate_county(people, seed, reference_date, county, progress=progress)
+    first = add_months(reference_date, -3)
+    if reference_date == _month_end(reference_date):
+        first = _month_end(first)
+    synth = generate_quarters(people, seed, first, county, quarters=2, progress=progress)
     keys = out_dir / "provider-keys"
     keys.mkdir(mode=0o700)
     key = generate_key()
     write_key_file(keys / "partnership.key", key)
-    extracts = out_dir / "hub" / "extracts"
-    reports = seal_folder(county / "raw", extracts, key, agreements, extract_date=reference_date,
-                          progress=progress)
-    run = out_dir / "hub" / "run"
-    chain = run_chain(extracts, run, reference_date, progress=progress)
-    from familylink.synth.evaluate import score_families
+    hub = out_dir / "hub"
+    hub.mkdir()
+    store = RunStore(hub / "familylink.duckdb")
+    dates = (first, reference_date)
+    reports, chains = [], []
+    for quarter, date in enumerate(dates, start=1):
+        extracts = hub / "extracts" / date.isoformat()
+        reports.append(seal_folder(county / f"q{quarter}" / "raw", extracts, key, agreements, extract_date=date,
+                                   progress=progress))
+        if quarter == 2:
+            register = write_demo_register(chains[0].run_dir, county / "attachment-register.csv",
+                                           first + dt.timedelta(days=14))
+            import_register(store, read_attachment_register(register, today=reference_date), "familylink demo")
+        chains.append(run_chain(extracts, hub / "runs" / date.isoformat(), date, progress=progress, store=store,
+                                kind="run" if quarter == 1 else "refresh", operator="familylink demo"))
+    run = chains[-1].run_dir
+    score = score_families(run, county / "q2" / "truth")
+    refresh = score_refresh(chains[0].run_dir, run, county / "q1" / "truth", county / "q2" / "truth",
+                            county / "truth_changes.csv")
+    return DemoSummary(out_dir, reference_date, people, seed, key.fingerprint, synth[-1], reports[-1],
+                       {"raw": county / "q2" / "raw", "truth": county / "q2" / "truth",
+                        "key": keys / "partnership.key", "extracts": hub / "extracts", "store": store.path,
+                        "first run": chains[0].run_dir, "run": run, "candidates": run / "candidates.xlsx",
+                        "changes": run / "changes.csv", "outcomes": run / "outcomes.csv",
+                        "report": run / "report.html"},
+                       chains[-1].link, chains[-1], score, chains[0], refresh)
 
-    score = score_families(run, county / "truth")
-    return DemoSummary(out_dir, reference_date, people, seed, key.fingerprint, synth, reports,
-                       {"raw": county / "raw", "truth": county / "truth", "key": keys / "partnership.key",
-                        "extracts": extracts, "run": run, "candidates": run / "candidates.xlsx",
-                        "report": run / "report.html"}, chain.link, chain, score)
+
+def _month_end(day: dt.date) -> dt.date:
+    return add_months(day.replace(day=1), 1) - dt.timedelta(days=1)
+
+
+def write_demo_register(run_dir: Path, path: Path, attached_on: dt.date, families: int = 25) -> Path:
+    """A council's attachment register for the demo: the run's ``families`` eligible families
+    with the most headlines, every member record listed, attached on ``attached_on``."""
+    con = duckdb.connect(str(run_dir / "run.duckdb"), read_only=True)
+    try:
+        rows = con.execute("""
+            WITH chosen AS (SELECT family_id, locality FROM candidates WHERE eligible
+                            ORDER BY headline_count DESC, family_id LIMIT ?)
+            SELECT 'ATT-' || substr(f.family_id, 2) AS attachment_ref, p.source, p.record_id,
+                   ? AS attached_on, 'Early Help ' || chosen.locality AS lead_team
+            FROM chosen JOIN families f USING (family_id) JOIN persons p ON p.person_id = f.person_id
+            WHERE f.resident ORDER BY ALL""", [families, attached_on]).fetchall()
+    finally:
+        con.close()
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["attachment_ref", "source", "record_id", "attached_on", "lead_team"])
+        writer.writerows(rows)
+    return path
 
 
 @dataclass
@@ -123,12 +190,15 @@ class ChainConfig:
     framework: Framework
     identification: IdentificationSettings
     localities: Localities
+    outcomes: OutcomeSettings
 
     @classmethod
     def load(cls, *, linkage_file: Path | None = None, framework: str | Path | None = None,
-             identification_file: Path | None = None, localities_file: Path | None = None) -> ChainConfig:
+             identification_file: Path | None = None, localities_file: Path | None = None,
+             outcomes_file: Path | None = None) -> ChainConfig:
         return cls(load_linkage_settings(linkage_file), load_framework(framework or "phase2-2015"),
-                   load_identification_settings(identification_file), load_localities(localities_file))
+                   load_identification_settings(identification_file), load_localities(localities_file),
+                   load_outcome_settings(outcomes_file))
 
 
 @dataclass
@@ -139,47 +209,107 @@ class ChainSummary:
     identify: IdentifySummary
     manifest: Path
     seconds: dict[str, float]
+    run_id: str | None = None
+    store: StoreFacts | None = None
 
 
 def _partial_dir(run_dir: Path) -> Path:
+    """The hidden sibling a run is written into; left-overs of killed runs are removed."""
+    for stale in run_dir.parent.glob(f".{run_dir.name}.partial-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
     return run_dir.with_name(f".{run_dir.name}.partial-{os.getpid()}")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def run_chain(extracts: Path, run_dir: Path, reference_date: dt.date, *, config: ChainConfig | None = None,
-              model_file: Path | None = None, progress: Progress | None = None) -> ChainSummary:
+              model_file: Path | None = None, progress: Progress | None = None, store: RunStore | None = None,
+              kind: str = "run", retrain: bool = False, operator: str = "") -> ChainSummary:
     """Link the sealed extracts in ``extracts`` and identify families at ``reference_date``.
 
+    With a ``store``: person and family ids carry over from the store's latest run, the
+    attachment register is applied (status ``attached``, outcomes), status and changes are
+    set against the latest run, and the run is recorded in one transaction. A ``refresh``
+    reuses the latest run's linkage model unless ``retrain`` (or ``model_file``) is given.
+
     Everything is written to a hidden sibling directory first and renamed to ``run_dir`` only
-    when complete: a run that fails or is killed leaves no partial run directory.
+    when complete (after the store's commit): a run that fails or is killed leaves no partial
+    run directory, and the store as it was.
     """
     config = config or ChainConfig.load()
     run_dir = Path(run_dir)
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise OutputExistsError(f"{run_dir} already exists and is not empty",
                                 [Problem(str(run_dir), "exists", "choose a new --out for every run")])
+    previous = latest_run(store) if store else None
     work = _partial_dir(run_dir)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
+        if kind == "refresh" and model_file is None and not retrain and previous is not None:
+            model_file = saved_model(store, previous, work / "previous-model.json")
         started = time.perf_counter()
+        facts: list[StoreFacts] = []
         con = duckdb.connect(str(work / "run.duckdb"))
         try:
             linked = link_persons(Path(extracts), work, config.linkage, con, model_file=model_file, progress=progress)
+            if store:
+                apply_person_ids(con, store)
+                write_persons_csv(con, work / "persons.csv")
+                write_households_csv(con, work / "households.csv")
             link_seconds = round(time.perf_counter() - started, 2)
+            hooks = {}
+            if store:
+                hooks = {"after_families": lambda c: apply_family_ids(c, store),
+                         "after_scoring": lambda c: facts.append(
+                             after_scoring(c, store, previous, reference_date, config.outcomes))}
             found = identify(con, work, config.framework, config.identification, config.localities, reference_date,
-                             meta={"key fingerprint": linked.key_fingerprint}, progress=progress)
+                             meta={"key fingerprint": linked.key_fingerprint}, progress=progress, **hooks)
+            seconds = {"link": link_seconds, "identify": round(time.perf_counter() - started - link_seconds, 2)}
+            manifest = run_manifest(Path(extracts), work, reference_date, config, linked, found, seconds)
+            record = None
+            if store:
+                model_key = save_model(store, work / "model.json")
+                record = record_run(store, con, RunMeta.from_manifest(
+                    manifest, run_dir=run_dir.resolve(), operator=operator or default_operator(), kind=kind,
+                    model_fingerprint=model_key))
+                manifest["run_id"] = record.run_id
+                manifest["previous_run_id"] = record.previous_run_id
+            write_json(work / MANIFEST_FILE, manifest)
         finally:
             con.close()
-        seconds = {"link": link_seconds, "identify": round(time.perf_counter() - started - link_seconds, 2)}
-        write_json(work / MANIFEST_FILE, run_manifest(Path(extracts), work, reference_date, config, linked, found,
-                                                      seconds))
+        (work / "previous-model.json").unlink(missing_ok=True)
         if run_dir.exists():
             run_dir.rmdir()
         work.rename(run_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return ChainSummary(run_dir, reference_date, linked, found, run_dir / MANIFEST_FILE, seconds)
+    return ChainSummary(run_dir, reference_date, linked, found, run_dir / MANIFEST_FILE, seconds,
+                        record.run_id if record else None, facts[0] if facts else None)
+
+
+def latest_run(store: RunStore) -> RunRecord | None:
+    recorded = runs(store)
+    return recorded[-1] if recorded else None
+
+
+def default_operator() -> str:
+    """The OS user running familylink."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 MANIFEST_FILE = "manifest.json"
@@ -216,6 +346,7 @@ def run_manifest(extracts: Path, run_dir: Path, reference_date: dt.date, config:
         "config": {"linkage_fingerprint": config.linkage.fingerprint,
                    "identification_fingerprint": config.identification.fingerprint,
                    "localities_fingerprint": config.localities.fingerprint,
+                   "outcomes_fingerprint": config.outcomes.fingerprint,
                    "model_file": "model.json"},
         "software": {"python": platform.python_version(), **{p: _version(p) for p in _PACKAGES}},
         "counts": {

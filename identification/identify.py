@@ -20,20 +20,25 @@ import duckdb
 from familylink.core.tables import (
     CANDIDATE_COLUMNS,
     CANDIDATES,
+    CHANGE_COLUMNS,
+    CHANGES,
     EVIDENCE,
     EVIDENCE_COLUMNS,
     FAMILIES,
     FAMILY_COLUMNS,
     HEADLINE_FLAG_PREFIX,
+    OUTCOMES,
 )
 from identification.families import FamilySummary, form_families
 from identification.framework import Framework
+from identification.outcomes import write_outcomes_csv
 from identification.report import write_report
 from identification.scoring import ScoreSummary, score_families
 from identification.settings import IdentificationSettings, Localities
 from identification.workbook import write_candidates_workbook
 
 Progress = Callable[[str, int, int], None]
+Hook = Callable[[duckdb.DuckDBPyConnection], None]
 OUTPUT_FILES = ("families.csv", "candidates.csv", "evidence.csv", "candidates.xlsx", "report.html")
 
 
@@ -46,6 +51,7 @@ class IdentifySummary:
     scores: ScoreSummary
     outputs: dict[str, Path]
     seconds: dict[str, float] = field(default_factory=dict)
+    status_counts: dict[str, int] = field(default_factory=dict)
 
 
 def _copy_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> Path:
@@ -53,10 +59,23 @@ def _copy_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> Path:
     return path
 
 
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                       "AND schema_name = 'main' AND table_name = ?", [table]).fetchone()[0] > 0
+
+
 def write_tables_csv(con: duckdb.DuckDBPyConnection, run_dir: Path, framework: Framework) -> dict[str, Path]:
-    """families.csv, candidates.csv (headline flags after the contract columns), evidence.csv."""
+    """families.csv, candidates.csv (headline flags after the contract columns), evidence.csv,
+    and changes.csv / outcomes.csv when the run has them."""
     flags = ", ".join(f"{HEADLINE_FLAG_PREFIX}{h}" for h in framework.headline_ids)
-    return {
+    extra = {}
+    if _has_table(con, CHANGES):
+        extra["changes.csv"] = _copy_csv(con, f"SELECT {', '.join(CHANGE_COLUMNS)} FROM {CHANGES} ORDER BY ALL",
+                                         run_dir / "changes.csv")
+    if _has_table(con, OUTCOMES):
+        write_outcomes_csv(con, run_dir / "outcomes.csv")
+        extra["outcomes.csv"] = run_dir / "outcomes.csv"
+    return extra | {
         "families.csv": _copy_csv(con, f"SELECT {', '.join(FAMILY_COLUMNS)} FROM {FAMILIES} "
                                        "ORDER BY family_id NULLS LAST, resident DESC, person_id",
                                   run_dir / "families.csv"),
@@ -69,8 +88,14 @@ def write_tables_csv(con: duckdb.DuckDBPyConnection, run_dir: Path, framework: F
 
 def identify(con: duckdb.DuckDBPyConnection, run_dir: Path, framework: Framework,
              settings: IdentificationSettings, localities: Localities, reference_date: dt.date, *,
-             meta: dict[str, str] | None = None, progress: Progress | None = None) -> IdentifySummary:
-    """Form families, score them against ``framework`` at ``reference_date``, write the outputs."""
+             meta: dict[str, str] | None = None, progress: Progress | None = None,
+             after_families: Hook | None = None, after_scoring: Hook | None = None) -> IdentifySummary:
+    """Form families, score them against ``framework`` at ``reference_date``, write the outputs.
+
+    ``after_families`` runs once ``families`` exists (the run store makes family ids stable
+    there); ``after_scoring`` once ``candidates`` and ``evidence`` exist (the run store sets
+    ``status`` and may write ``changes`` and ``outcomes``, which are then written too).
+    """
     run_dir = Path(run_dir)
     seconds: dict[str, float] = {}
     steps = 4
@@ -83,8 +108,12 @@ def identify(con: duckdb.DuckDBPyConnection, run_dir: Path, framework: Framework
 
     started = time.perf_counter()
     families = form_families(con, settings.family, reference_date)
+    if after_families:
+        after_families(con)
     started = step("families", 1, started)
     scores = score_families(con, framework, settings, localities, reference_date)
+    if after_scoring:
+        after_scoring(con)
     started = step("scoring", 2, started)
     outputs = write_tables_csv(con, run_dir, framework)
     headlines = [(h.id, h.title) for h in framework.headlines]
@@ -99,4 +128,6 @@ def identify(con: duckdb.DuckDBPyConnection, run_dir: Path, framework: Framework
                  suppress_below=settings.publication.suppress_below)
     outputs["report.html"] = run_dir / "report.html"
     step("report", 4, started)
-    return IdentifySummary(reference_date, framework.id, framework.version, families, scores, outputs, seconds)
+    status = dict(con.execute(f"SELECT status, count(*) FROM {CANDIDATES} GROUP BY 1 ORDER BY 1").fetchall())
+    return IdentifySummary(reference_date, framework.id, framework.version, families, scores, outputs, seconds,
+                           status)

@@ -14,6 +14,8 @@ Sheets, in order:
   left out. Every ``candidates`` column is written; headline flags are titled with the
   headline's title and shown as ``yes`` or blank. The header row is bold and frozen
   (``B2``, so ``family_id`` stays visible) and carries an autofilter.
+* ``Changes`` (families that entered, left, changed headlines, merged or split since the
+  previous run) and ``Outcomes`` (attached families' outcome measures), when the run has them.
 
 The file is deterministic: the same tables and arguments give byte-identical files. The
 document's created/modified dates are midnight of ``meta``'s reference date when it has one
@@ -38,9 +40,19 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.writer.excel import ExcelWriter
 
-from familylink.core.tables import CANDIDATE_COLUMNS, CANDIDATES, HEADLINE_FLAG_PREFIX
+from familylink.core.tables import (
+    CANDIDATE_COLUMNS,
+    CANDIDATES,
+    CHANGE_COLUMNS,
+    CHANGES,
+    HEADLINE_FLAG_PREFIX,
+    OUTCOME_COLUMNS,
+    OUTCOMES,
+)
 
 SUMMARY_SHEET = "Summary"
+CHANGES_SHEET = "Changes"
+OUTCOMES_SHEET = "Outcomes"
 NO_LOCALITY = "(none)"
 
 #: Used for the document dates when ``meta`` has no reference date.
@@ -265,11 +277,11 @@ def _candidate_selects(
 
 
 def _column_widths(
-    con: duckdb.DuckDBPyConnection, titles: Sequence[str], exprs: Sequence[str]
+    con: duckdb.DuckDBPyConnection, titles: Sequence[str], exprs: Sequence[str], table: str = CANDIDATES
 ) -> list[float]:
-    """One width per column, from the header and the longest value in ``candidates``."""
+    """One width per column, from the header and the longest value in ``table``."""
     lengths = ", ".join(f"max(length(CAST({e} AS VARCHAR)))" for e in exprs)
-    longest = con.execute(f"SELECT {lengths} FROM {CANDIDATES}").fetchone() or ()
+    longest = con.execute(f"SELECT {lengths} FROM {table}").fetchone() or ()
     widths = []
     for title, data in zip(titles, longest, strict=True):
         chars = max(len(title) + 2, (data or 0) + 1)
@@ -302,6 +314,26 @@ def _write_locality(
         ws.append(row)
         n += 1
     ws.auto_filter.ref = f"A1:{get_column_letter(len(titles))}{n + 1}"
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                       "AND schema_name = 'main' AND table_name = ?", [table]).fetchone()[0] > 0
+
+
+def _write_table(ws: WriteOnlyWorksheet, con: duckdb.DuckDBPyConnection, table: str,
+                 columns: Sequence[str]) -> None:
+    """A whole table (``changes``, ``outcomes``) as one sheet, in its stored order."""
+    exprs = [quote_ident(c) for c in columns]
+    for i, width in enumerate(_column_widths(con, columns, exprs, table), start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "B2"
+    ws.append(_bold_row(ws, columns))
+    n = 0
+    for row in _fetch(con, f"SELECT {', '.join(exprs)} FROM {table} ORDER BY ALL"):
+        ws.append(row)
+        n += 1
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{n + 1}"
 
 
 def _normalised_zip(data: bytes, stamp: dt.datetime) -> bytes:
@@ -347,6 +379,10 @@ def write_candidates_workbook(
     widths = _column_widths(con, titles, exprs)
     for name, locality in zip(names[1:], all_localities, strict=True):
         _write_locality(wb.create_sheet(name), con, locality, titles, exprs, widths)
+    for sheet, table, columns in ((CHANGES_SHEET, CHANGES, CHANGE_COLUMNS), (OUTCOMES_SHEET, OUTCOMES, OUTCOME_COLUMNS)):
+        if _has_table(con, table):
+            _write_table(wb.create_sheet(sheet), con, table, columns)
+            names.append(sheet)
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:

@@ -7,6 +7,7 @@ Models are saved as JSON with the fingerprints of their inputs, never pickled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -67,9 +68,10 @@ class LinkageModel:
             list(training.deterministic_rules), recall=training.deterministic_recall)
         self.linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs,
                                                               seed=training.seed, num_chunks=training.u_chunks)
-        for rule in training.em_blocking_rules:
-            self.linker.training.estimate_parameters_using_expectation_maximisation(
-                rule, max_pairs=training.em_max_pairs)  # Splink samples by a hash of the ids
+        with _em_estimates_floored():
+            for rule in training.em_blocking_rules:
+                self.linker.training.estimate_parameters_using_expectation_maximisation(
+                    rule, max_pairs=training.em_max_pairs)  # Splink samples by a hash of the ids
         self.trained = True
 
     # --- inference --------------------------------------------------------------------
@@ -103,7 +105,7 @@ class LinkageModel:
     # --- persistence ------------------------------------------------------------------
     def save(self, path: str | Path, inputs: dict) -> dict:
         """Save the trained model as JSON with the fingerprints of its inputs."""
-        model = self.linker.misc.save_model_to_json()
+        model = _floored(self.linker.misc.save_model_to_json())
         document = {
             "format": MODEL_FORMAT,
             "version": 1,
@@ -124,6 +126,51 @@ class LinkageModel:
             chart.save_offline_chart(str(directory / name), overwrite=True, print_msg=False)
             written.append(directory / name)
         return written
+
+
+#: Splink refuses to load an m or u probability below this, yet EM can estimate exactly 0.0
+#: for a level no match ever reaches (seen on a 3,000-person county)
+MIN_PROBABILITY = 1e-300
+
+
+@contextlib.contextmanager
+def _em_estimates_floored():
+    """Floor EM's m and u estimates at ``MIN_PROBABILITY`` while training.
+
+    Splink 5's EM can estimate exactly 0.0 for a level whose pairs all have a match
+    probability that underflows (seen for a rare level on a 3,000-person county), and its own
+    setter then refuses the estimate with a ValueError. Splink clamps to the same minimum when
+    it computes match weights, so flooring the estimate changes nothing else. This wraps the
+    one Splink function that copies EM's estimates onto the levels; the 3,000-person demo
+    test exercises it.
+    """
+    from splink.internals import expectation_maximisation as em
+
+    original = em.populate_m_u_from_lookup
+
+    def floored(fixed, level, column, lookup):
+        for record in lookup.get(column, {}).values():
+            for key in ("m_probability", "u_probability"):
+                value = record.get(key)
+                if isinstance(value, float | int) and value < MIN_PROBABILITY:
+                    record[key] = MIN_PROBABILITY
+        return original(fixed, level, column, lookup)
+
+    em.populate_m_u_from_lookup = floored
+    try:
+        yield
+    finally:
+        em.populate_m_u_from_lookup = original
+
+
+def _floored(model: dict) -> dict:
+    """``model`` with every m and u probability at least ``MIN_PROBABILITY``, so it reloads."""
+    for comparison in model.get("comparisons", []):
+        for level in comparison.get("comparison_levels", []):
+            for key in ("m_probability", "u_probability"):
+                if isinstance(level.get(key), float | int) and level[key] < MIN_PROBABILITY:
+                    level[key] = MIN_PROBABILITY
+    return model
 
 
 def load_model_document(path: str | Path) -> dict:

@@ -110,12 +110,14 @@ def test_demo_runs_the_whole_chain(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--people", "3000", "--reference-date",
                                       "2026-09-30", "--quiet"])
     assert result.exit_code == 0, result.output
-    run = out / "hub" / "run"
+    run = out / "hub" / "runs" / "2026-09-30"
+    assert (out / "hub" / "runs" / "2026-06-30" / "candidates.csv").is_file()
     assert "eligible families" in result.output and str(run / "candidates.xlsx") in result.output
+    assert "changes since R0001" in result.output and "kept their family_id" in result.output
     book = openpyxl.load_workbook(run / "candidates.xlsx")
-    assert book.sheetnames == ["Summary", *load_localities().names]
+    assert book.sheetnames == ["Summary", *load_localities().names, "Changes", "Outcomes"]
     for name in ("persons.csv", "households.csv", "families.csv", "candidates.csv", "evidence.csv",
-                 "report.html", "manifest.json", "model.json"):
+                 "changes.csv", "outcomes.csv", "report.html", "manifest.json", "model.json"):
         assert (run / name).is_file(), name
     again = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path), "--people", "3000", "--quiet"])
     assert again.exit_code == 1 and "was not made by `familylink demo`" in again.output

@@ -6,8 +6,9 @@ import click
 
 import familylink
 from familylink.cli.data import demo, synth
-from familylink.cli.hub import link, run
+from familylink.cli.hub import link, refresh, run
 from familylink.cli.provider import keygen, pseudonymise, validate
+from familylink.cli.store import attach, diff, runs_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,7 +21,7 @@ def cli() -> None:
     """
 
 
-for command in (synth, keygen, validate, pseudonymise, link, run, demo):
+for command in (synth, keygen, validate, pseudonymise, link, run, refresh, runs_command, diff, attach, demo):
     cli.add_command(command)
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -38,6 +39,9 @@ def handle_errors(command: Callable) -> Callable:
 
 
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="Show no progress bars.")
+store_option = click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
+                            default=Path("familylink.duckdb"), show_default=True,
+                            help="The run store (a DuckDB file): runs, stable ids, attachments.")
 
 
 class DateParam(click.ParamType):

@@ -55,7 +55,7 @@ def synth(people, seed, reference_date, out_dir, quiet) -> None:
 @quiet_option
 @handle_errors
 def demo(out_dir, people, seed, reference_date, quiet) -> None:
-    """Run the whole chain on an embedded synthetic county: synth, keygen, seal, link, identify."""
+    """Two quarters on an embedded synthetic county: synth, keygen, seal, run, attach, refresh."""
     agreements = load_agreements(default_agreements_dir())
     reference_date = reference_date or previous_quarter_end()
     with progress_bars(quiet) as progress:
@@ -70,11 +70,16 @@ def demo(out_dir, people, seed, reference_date, quiet) -> None:
     console.print(table)
     console.print(f"County: {summary.synth.people:,} people, {summary.synth.families:,} families "
                   f"({summary.synth.eligible_families:,} eligible in truth).", markup=False)
+    first = summary.first_chain
+    console.print(f"First quarter ({first.reference_date}): run {first.run_id}, "
+                  f"{first.identify.scores.eligible:,} eligible families; then 25 of them attached.", markup=False)
     print_chain_summary(summary.chain)
-    score = summary.score
+    score, refresh = summary.score, summary.refresh
     console.print(f"Against the county's truth: {score.found:,} of {score.truth_eligible:,} truly eligible families "
                   f"found (recall {score.recall:.3f}); {score.true_positives:,} of the {score.hub_eligible:,} "
-                  f"families the hub calls eligible are (precision {score.precision:.3f}).", markup=False)
+                  f"families the hub calls eligible are (precision {score.precision:.3f}). "
+                  f"{refresh.kept_share:.1%} of the {refresh.families_in_both:,} families in both quarters kept "
+                  f"their family_id.", markup=False)
     console.print(f"Key fingerprint {summary.key_fingerprint}. Look in:", markup=False)
     for name, path in summary.paths.items():
         console.print(f"  {name:<10} {path}", markup=False)

@@ -1,4 +1,4 @@
-"""Hub-side commands: link, run."""
+"""Hub-side commands: link, run, refresh."""
 
 from __future__ import annotations
 
@@ -8,10 +8,18 @@ import click
 import duckdb
 from rich.table import Table
 
-from familylink.cli.common import DATE, console, handle_errors, progress_bars, quiet_option
+from familylink.cli.common import (
+    DATE,
+    console,
+    handle_errors,
+    progress_bars,
+    quiet_option,
+    store_option,
+)
 from familylink.core.dates import previous_quarter_end
 from familylink.core.errors import OutputExistsError, Problem
 from familylink.pipeline import ChainConfig, ChainSummary, run_chain
+from familylink.store import RunStore
 from matching.link import link_persons
 from matching.settings import load_linkage_settings
 
@@ -64,46 +72,85 @@ def link(extracts_dir, run_dir, model_file, linkage_file, quiet) -> None:
     console.print(f"persons.csv, households.csv, model.json and charts are in {run_dir}", markup=False)
 
 
-@click.command()
-@click.option("--extracts", "extracts_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder of sealed extracts (*.sealed), one per source.")
-@click.option("--reference-date", type=DATE, default=None,
-              help="Date the framework is evaluated at [default: the last day of the previous quarter].")
-@click.option("--framework", default="phase2-2015", show_default=True,
-              help="A shipped framework (phase1-2012, phase2-2015, supporting-families-2022) or a framework .yaml.")
-@click.option("--out", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Run directory to create (written in full or not at all).")
-@click.option("--model", "model_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Reuse a trained linkage model.json (quarterly runs) instead of training.")
-@click.option("--linkage", "linkage_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Linkage settings YAML [default: config/linkage/default.yaml].")
-@click.option("--settings", "identification_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Identification settings YAML [default: config/identification.yaml].")
-@click.option("--localities", "localities_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Localities YAML [default: config/localities.yaml].")
-@quiet_option
-@handle_errors
-def run(extracts_dir, reference_date, framework, run_dir, model_file, linkage_file, identification_file,
-        localities_file, quiet) -> None:
-    """Link the sealed extracts and identify eligible families: the candidate list.
+def chain_options(command):
+    """Options shared by ``run`` and ``refresh``."""
+    options = [
+        click.option("--extracts", "extracts_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="Folder of sealed extracts (*.sealed), one per source."),
+        click.option("--reference-date", type=DATE, default=None,
+                     help="Date the framework is evaluated at [default: the last day of the previous quarter]."),
+        click.option("--framework", default="phase2-2015", show_default=True,
+                     help="A shipped framework (phase1-2012, phase2-2015, supporting-families-2022) or a .yaml."),
+        click.option("--out", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="Run directory to create (written in full or not at all)."),
+        store_option,
+        click.option("--operator", default=None, help="Who runs this, for the record [default: the OS user]."),
+        click.option("--linkage", "linkage_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Linkage settings YAML [default: config/linkage/default.yaml]."),
+        click.option("--settings", "identification_file", type=click.Path(dir_okay=False, path_type=Path),
+                     default=None, help="Identification settings YAML [default: config/identification.yaml]."),
+        click.option("--localities", "localities_file", type=click.Path(dir_okay=False, path_type=Path),
+                     default=None, help="Localities YAML [default: config/localities.yaml]."),
+        quiet_option,
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
-    Writes persons.csv, households.csv, families.csv, candidates.csv, candidates.xlsx,
-    evidence.csv, report.html and manifest.json into the run directory.
-    """
+
+def _chain(kind, extracts_dir, reference_date, framework, run_dir, store_path, operator, linkage_file,
+           identification_file, localities_file, quiet, model_file=None, retrain=False) -> None:
     config = ChainConfig.load(linkage_file=linkage_file, framework=framework,
                               identification_file=identification_file, localities_file=localities_file)
     reference_date = reference_date or previous_quarter_end()
+    store = RunStore(store_path)
     with progress_bars(quiet) as progress:
         summary = run_chain(extracts_dir, run_dir, reference_date, config=config, model_file=model_file,
-                            progress=progress)
+                            progress=progress, store=store, kind=kind, retrain=retrain, operator=operator or "")
     print_chain_summary(summary)
+
+
+@click.command()
+@chain_options
+@click.option("--model", "model_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Reuse a trained linkage model.json instead of training.")
+@handle_errors
+def run(extracts_dir, reference_date, framework, run_dir, store_path, operator, linkage_file, identification_file,
+        localities_file, quiet, model_file) -> None:
+    """Link the sealed extracts and identify eligible families: the candidate list.
+
+    Writes persons.csv, households.csv, families.csv, candidates.csv, candidates.xlsx,
+    evidence.csv, report.html and manifest.json into the run directory, and records the run
+    in the run store (stable ids carried over from its latest run).
+    """
+    _chain("run", extracts_dir, reference_date, framework, run_dir, store_path, operator, linkage_file,
+           identification_file, localities_file, quiet, model_file=model_file)
+
+
+@click.command()
+@chain_options
+@click.option("--retrain", is_flag=True, help="Train a new linkage model instead of reusing the latest run's.")
+@handle_errors
+def refresh(extracts_dir, reference_date, framework, run_dir, store_path, operator, linkage_file,
+            identification_file, localities_file, quiet, retrain) -> None:
+    """The quarterly refresh: run again on new extracts, against the store's latest run.
+
+    Reuses the latest run's linkage model (unless --retrain), keeps person and family ids,
+    marks each family new, continuing, no_longer_eligible or attached, writes changes.csv
+    (families that entered, left, changed headlines, merged or split) and, for attached
+    families, outcomes.csv.
+    """
+    _chain("refresh", extracts_dir, reference_date, framework, run_dir, store_path, operator, linkage_file,
+           identification_file, localities_file, quiet, retrain=retrain)
 
 
 def print_chain_summary(summary: ChainSummary) -> None:
     linked, found = summary.link, summary.identify
     scores = found.scores
-    table = Table(title=f"{found.framework_id} (version {found.framework_version}) at {summary.reference_date}",
-                  show_header=False, title_justify="left")
+    title = f"{found.framework_id} (version {found.framework_version}) at {summary.reference_date}"
+    if summary.run_id:
+        title = f"Run {summary.run_id}: {title}"
+    table = Table(title=title, show_header=False, title_justify="left")
     table.add_row("records linked into persons", f"{linked.records:,} -> {linked.persons:,}")
     table.add_row("households (communal addresses reported)",
                   f"{linked.households.households:,} ({linked.households.communal_addresses:,})")
@@ -113,7 +160,15 @@ def print_chain_summary(summary: ChainSummary) -> None:
     complex_ = sum(n for count, n in scores.by_headline_count.items() if count >= 5)
     table.add_row("  with 5 or more headlines", f"{complex_:,}")
     table.add_row("families marked for review", f"{scores.for_review:,}")
-    table.add_row("evidence rows", f"{scores.evidence_rows:,}")
+    facts = summary.store
+    if facts is not None:
+        table.add_row("status", ", ".join(f"{k} {v:,}" for k, v in found.status_counts.items()))
+        if facts.previous_run_id:
+            changes = ", ".join(f"{k} {v:,}" for k, v in facts.changes.items()) or "none"
+            table.add_row(f"changes since {facts.previous_run_id}", changes)
+        if facts.attached_families:
+            table.add_row("attached families (outcomes claimable)",
+                          f"{facts.attached_families:,} ({facts.outcomes_claimable:,})")
     table.add_row("seconds", ", ".join(f"{k} {v}" for k, v in summary.seconds.items()))
     console.print(table)
     console.print(f"candidates.xlsx, candidates.csv, evidence.csv, report.html and manifest.json are in "

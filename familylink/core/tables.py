@@ -91,3 +91,7 @@ ATTACHED_FAMILY_COLUMNS = ("family_id", "attachment_ref", "attached_on", "lead_t
 OUTCOMES = "outcomes"
 OUTCOME_COLUMNS = ("family_id", "attachment_ref", "attached_on", "problem", "measure", "met", "evidence",
                    "claimable")
+
+#: Family changes against the previous run (``;``-separated id and headline lists).
+CHANGES = "changes"
+CHANGE_COLUMNS = ("family_id", "previous_family_ids", "change", "headlines_before", "headlines_after", "detail")

@@ -114,6 +114,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             headlines_before VARCHAR[], headlines_after VARCHAR[], detail VARCHAR
         );
     """),
+    Migration("0006_models", """
+        CREATE TABLE models (
+            fingerprint VARCHAR PRIMARY KEY,        -- of the whole model.json document
+            saved_at TIMESTAMP NOT NULL,
+            document JSON NOT NULL                  -- model.json: Splink parameters, settings, input hashes
+        );
+    """),
 )
 
 _BOOKKEEPING = """

@@ -86,3 +86,51 @@ def score_families(run_dir: str | Path, truth_dir: str | Path) -> FamilyScore:
         found=hits["true_family"].nunique(),
         same_headlines=int(same),
     )
+
+
+@dataclass(frozen=True)
+class RefreshScore:
+    families_in_both: int  # true families matched by a hub family in both runs
+    kept_family_id: int
+    changes: dict[str, tuple[int, int, int]]  # change -> (hub rows matched to truth, hub rows, truth rows)
+
+    @property
+    def kept_share(self) -> float:
+        return self.kept_family_id / self.families_in_both if self.families_in_both else 1.0
+
+    def precision(self, change: str) -> float:
+        matched, hub, _ = self.changes.get(change, (0, 0, 0))
+        return matched / hub if hub else 1.0
+
+    def recall(self, change: str) -> float:
+        matched, _, truth = self.changes.get(change, (0, 0, 0))
+        return matched / truth if truth else 1.0
+
+
+def score_refresh(run_a: str | Path, run_b: str | Path, truth_a: str | Path, truth_b: str | Path,
+                  truth_changes: str | Path) -> RefreshScore:
+    """Did families keep their ids from run A to run B, and does ``changes.csv`` (in run B)
+    say what truth says changed (``truth_changes.csv`` of ``generate_quarters``)?
+
+    A hub change row counts as matched when the true family of its hub family (run B's
+    mapping; run A's for a family absent from run B) has the same change in truth."""
+    run_a, run_b = Path(run_a), Path(run_b)
+    map_a = family_truth_map(run_a, Path(truth_a))
+    map_b = family_truth_map(run_b, Path(truth_b))
+    map_a, map_b = map_a[map_a["true_family"] != ""], map_b[map_b["true_family"] != ""]
+    # a true family is followed through the hub family holding most of its members
+    first_a = map_a.drop_duplicates("true_family")
+    first_b = map_b.drop_duplicates("true_family")
+    both = first_a.merge(first_b, on="true_family", suffixes=("_a", "_b"))
+    kept = int((both["family_id_a"] == both["family_id_b"]).sum())
+    hub = _read(run_b / "changes.csv")
+    truth = _read(Path(truth_changes))
+    to_true = dict(zip(map_b["family_id"], map_b["true_family"], strict=True))
+    to_true_a = dict(zip(map_a["family_id"], map_a["true_family"], strict=True))
+    hub["true_family"] = [to_true.get(f) or to_true_a.get(f, "") for f in hub["family_id"]]
+    changes = {}
+    for change in ("entered", "left", "headlines_changed"):
+        h = hub[hub["change"] == change]
+        t = set(truth.loc[truth["change"] == change, "family_id"])
+        changes[change] = (int(h["true_family"].isin(t).sum()), len(h), len(t))
+    return RefreshScore(len(both), kept, changes)
