@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 import familylink
+from familylink.cli.audit import audit
 from familylink.cli.data import demo, synth
 from familylink.cli.hub import link, refresh, run
 from familylink.cli.provider import keygen, pseudonymise, validate
@@ -21,7 +22,8 @@ def cli() -> None:
     """
 
 
-for command in (synth, keygen, validate, pseudonymise, link, run, refresh, runs_command, diff, attach, demo):
+for command in (synth, keygen, validate, pseudonymise, link, run, refresh, runs_command, diff, attach, audit,
+                demo):
     cli.add_command(command)
 
 

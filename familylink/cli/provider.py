@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from familylink.cli.common import DATE, console, handle_errors, progress_bars, quiet_option
+from familylink.core.errors import OutputExistsError, Problem
 from protocols.agreements import default_agreements_dir, load_agreements
-from protocols.keys import generate_key, load_key, write_key_file
+from protocols.keys import (
+    generate_hub_key,
+    generate_key,
+    generate_signing_key,
+    load_hub_public_key,
+    load_key,
+    load_signing_key,
+    write_key_file,
+    write_key_pair,
+)
 from protocols.seal import ExtractReport, validate_extract
 from protocols.seal import pseudonymise as seal_extract
+from protocols.transfer import (
+    SEALED_NAME,
+    TRANSFER_SUFFIX,
+    TransferError,
+    seal_for_transfer,
+    transfer_path_for,
+)
 
 agreements_option = click.option(
     "--agreements", "agreements_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -53,15 +72,35 @@ def print_report(report: ExtractReport, show: int = 15) -> None:
 
 
 @click.command()
+@click.option("--kind", type=click.Choice(["partnership", "signing", "hub"]), default="partnership",
+              show_default=True,
+              help="partnership: the shared secret for tokens; signing: a provider's Ed25519 key pair "
+                   "(FILE, kept by the provider, and FILE.pub, registered with the hub); hub: the hub's "
+                   "X25519 key pair (FILE, kept by the hub, and FILE.pub, given to every provider).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the new key file (never overwritten).")
+              help="Where to write the new key file (never overwritten); key pairs add FILE.pub.")
 @handle_errors
-def keygen(out_path: Path) -> None:
-    """Create a new 256-bit partnership secret in a file only you can read."""
-    key = generate_key()
-    write_key_file(out_path, key)
-    console.print(f"Wrote {out_path} (mode 0600). Key fingerprint: {key.fingerprint}", markup=False)
-    console.print("Share it with each provider over a secure channel; never send it to the hub.")
+def keygen(kind: str, out_path: Path) -> None:
+    """Create a new key in a file only you can read: the partnership secret, a provider's
+    signing key pair or the hub's encryption key pair."""
+    if kind == "partnership":
+        key = generate_key()
+        write_key_file(out_path, key)
+        console.print(f"Wrote {out_path} (mode 0600). Key fingerprint: {key.fingerprint}", markup=False)
+        console.print("Share it with each provider over a secure channel; never send it to the hub.")
+        return
+    pair = generate_signing_key() if kind == "signing" else generate_hub_key()
+    public_path = write_key_pair(out_path, pair)
+    if kind == "signing":
+        console.print(f"Wrote {out_path} (mode 0600, the private signing key: keep it on this machine) and "
+                      f"{public_path} (the public key). Signing key fingerprint: {pair.fingerprint}", markup=False)
+        console.print(f"Register {public_path.name} with the hub as <source>.pub and confirm the fingerprint "
+                      "with the hub by phone or in person.", markup=False)
+    else:
+        console.print(f"Wrote {out_path} (mode 0600, the hub private key: keep it on the hub) and "
+                      f"{public_path} (the public key). Hub key fingerprint: {pair.fingerprint}", markup=False)
+        console.print(f"Give {public_path.name} to every provider (pseudonymise --encrypt-to) and confirm "
+                      "the fingerprint with them.", markup=False)
 
 
 @click.command()
@@ -93,29 +132,89 @@ def validate(source, input_path, agreements_dir, date_format, extract_date, work
               help="The partnership key file.")
 @input_option
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The sealed extract to write (one file, e.g. schools.sealed).")
+              help="The sealed extract to write (one file, e.g. schools.sealed); with --sign-key and "
+                   "--encrypt-to, the transfer is written to NAME.sealed.transfer.")
 @agreements_option
 @date_format_option
 @extract_date_option
-@click.option("--force", is_flag=True, help="Replace an existing sealed file.")
+@click.option("--force", is_flag=True, help="Replace an existing sealed or transfer file.")
+@click.option("--sign-key", "sign_key_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The provider's signing key (keygen --kind signing); with --encrypt-to, writes a signed, "
+                   "encrypted NAME.sealed.transfer for the hub instead of the plain sealed file.")
+@click.option("--encrypt-to", "hub_key_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The hub's public key file (FILE.pub of keygen --kind hub); needs --sign-key.")
+@click.option("--keep-sealed", is_flag=True,
+              help="With --sign-key and --encrypt-to, also keep the plain sealed file at --out.")
 @workers_option
 @quiet_option
 @handle_errors
-def pseudonymise(source, key_path, input_path, out_path, agreements_dir, date_format,
-                 extract_date, force, workers, quiet) -> None:
+def pseudonymise(source, key_path, input_path, out_path, agreements_dir, date_format, extract_date, force,
+                 sign_key_path, hub_key_path, keep_sealed, workers, quiet) -> None:
     """Validate and seal a raw extract into one pseudonymised file for the hub.
 
     No name, date of birth, address, postcode, UPRN or national identifier leaves in clear:
     they become keyed tokens and Bloom filters. Quarantine and problem reports stay beside
-    the input, on the provider's machine.
+    the input, on the provider's machine. With --sign-key and --encrypt-to the sealed file
+    is signed and encrypted to the hub: --out NAME.sealed (or NAME.sealed.transfer) writes
+    NAME.sealed.transfer only, unless --keep-sealed.
     """
+    if (sign_key_path is None) != (hub_key_path is None):
+        raise TransferError("--sign-key and --encrypt-to go together: give both to send a signed, encrypted "
+                            "transfer, or neither for a plain sealed file")
+    if keep_sealed and sign_key_path is None:
+        raise TransferError("--keep-sealed only applies with --sign-key and --encrypt-to")
     agreements = load_agreements(agreements_dir or default_agreements_dir())
     key = load_key(key_path)
-    with progress_bars(quiet) as progress:
-        report = seal_extract(input_path, out_path, source, key, agreements, date_format=date_format,
-                              extract_date=extract_date, overwrite=force, progress=progress,
-                              workers=workers)
+    if sign_key_path is None:
+        with progress_bars(quiet) as progress:
+            report = seal_extract(input_path, out_path, source, key, agreements, date_format=date_format,
+                                  extract_date=extract_date, overwrite=force, progress=progress,
+                                  workers=workers)
+        print_report(report)
+        console.print(f"Sealed extract: {report.sealed_path} (key {key.fingerprint}, "
+                      f"content sha256 {report.manifest['content']['sha256'][:16]}...)", markup=False)
+        return
+    signing_key = load_signing_key(sign_key_path)
+    hub_key = load_hub_public_key(hub_key_path)
+    sealed_out, transfer_out = _transfer_paths(out_path, force)
+    sealed_out.parent.mkdir(parents=True, exist_ok=True)
+    if keep_sealed:
+        work = sealed_out
+    else:
+        descriptor, name = tempfile.mkstemp(prefix=f".{sealed_out.name}.", suffix=".tmp", dir=sealed_out.parent)
+        os.close(descriptor)
+        work = Path(name)
+    try:
+        with progress_bars(quiet) as progress:
+            report = seal_extract(input_path, work, source, key, agreements, date_format=date_format,
+                                  extract_date=extract_date, overwrite=force or not keep_sealed,
+                                  progress=progress, workers=workers)
+        transfer = seal_for_transfer(work, transfer_out, signing_key=signing_key, hub_public_key=hub_key,
+                                     source=source, extract_date=report.extract_date,
+                                     sealed_name=sealed_out.name, overwrite=force)
+    finally:
+        if not keep_sealed:
+            work.unlink(missing_ok=True)
     print_report(report)
-    console.print(f"Sealed extract: {report.sealed_path} (key {key.fingerprint}, "
-                  f"content sha256 {report.manifest['content']['sha256'][:16]}...)", markup=False)
+    if keep_sealed:
+        console.print(f"Sealed extract: {sealed_out} (key {key.fingerprint})", markup=False)
+    console.print(f"Transfer file: {transfer.path} (signed by {transfer.signer_fingerprint}, encrypted to hub "
+                  f"{transfer.recipient_fingerprint}, container sha256 {transfer.container_sha256[:16]}...)",
+                  markup=False)
 
+
+def _transfer_paths(out_path: Path, force: bool) -> tuple[Path, Path]:
+    """(sealed, transfer) for --out NAME.sealed or NAME.sealed.transfer; refuses an existing
+    transfer file before any work is done."""
+    if out_path.name.endswith(TRANSFER_SUFFIX):
+        sealed_out = out_path.with_name(out_path.name[: -len(TRANSFER_SUFFIX)])
+    else:
+        sealed_out = out_path
+    if not SEALED_NAME.match(sealed_out.name):
+        raise TransferError(f"--out {out_path.name}: a transfer needs a name like health.sealed or "
+                            "health.sealed.transfer")
+    transfer_out = transfer_path_for(sealed_out)
+    if transfer_out.exists() and not force:
+        raise OutputExistsError(f"{transfer_out} already exists",
+                                [Problem(str(transfer_out), "exists", "pass --force to replace it")])
+    return sealed_out, transfer_out

@@ -121,6 +121,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             document JSON NOT NULL                  -- model.json: Splink parameters, settings, input hashes
         );
     """),
+    Migration("0007_audit", """
+        CREATE TABLE audit_log (
+            seq BIGINT PRIMARY KEY,                 -- 1, 2, 3, ... without gaps
+            "at" TIMESTAMP NOT NULL,                -- UTC, to the second
+            operator VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,                -- intake, run, refresh, export, attach, ...
+            subject VARCHAR NOT NULL,               -- a source, run id, file or register id
+            outcome VARCHAR NOT NULL,               -- accepted, refused, done, failed
+            details JSON NOT NULL,                  -- never personal values
+            prev_hash VARCHAR NOT NULL,             -- entry_hash of seq - 1 (64 zeros for seq 1)
+            entry_hash VARCHAR NOT NULL             -- SHA-256 of the canonical JSON of the above
+        );
+        CREATE TABLE audit_head (                   -- the last entry, updated with every append
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            seq BIGINT NOT NULL,
+            entry_hash VARCHAR NOT NULL
+        );
+    """),
 )
 
 _BOOKKEEPING = """
