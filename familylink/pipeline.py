@@ -32,6 +32,7 @@ from familylink.store import (
     record_run,
     runs,
 )
+from familylink.store.audit import append_audit
 from identification.attachments import read_attachment_register
 from identification.framework import Framework, load_framework
 from identification.identify import IdentifySummary, identify
@@ -285,6 +286,9 @@ def run_chain(extracts: Path, run_dir: Path, reference_date: dt.date, *, config:
                     model_fingerprint=model_key))
                 manifest["run_id"] = record.run_id
                 manifest["previous_run_id"] = record.previous_run_id
+                append_audit(store, "export", record.run_id, "done",
+                             {"run_dir": str(run_dir.resolve()), "files_sha256": manifest["outputs_sha256"]},
+                             record.operator)
             write_json(work / MANIFEST_FILE, manifest)
         finally:
             con.close()
@@ -328,6 +332,7 @@ def run_manifest(extracts: Path, run_dir: Path, reference_date: dt.date, config:
     """What went in, with which settings and software, what came out, and how long it took.
     Deterministic apart from ``timings_seconds``."""
     inputs = [{"file": e.path.name, "source": e.source, "extract_date": e.manifest.get("extract_date"),
+               "agreement_fingerprint": e.manifest.get("agreement", {}).get("fingerprint"),
                "rows": e.manifest["counts"]["accepted"], "records": e.manifest["counts"]["records"],
                "content_sha256": e.content_sha256}
               for e in open_sealed_folder(extracts)]

@@ -34,6 +34,7 @@ from familylink.core.tables import (
     HEADLINE_FLAG_PREFIX,
 )
 from familylink.store import RunRecord, RunStore
+from familylink.store.audit import append_audit
 from familylink.store.changes import changes_sql
 from familylink.store.db import utc_now
 from identification.attachments import link_attachments
@@ -199,6 +200,10 @@ def import_register(store: RunStore, register, operator: str) -> tuple[str, int]
             con.executemany("INSERT INTO attachments VALUES (?, ?, ?, ?, ?, ?)",
                             [(register_id, r.attachment_ref, r.source, r.record_id, r.attached_on, r.lead_team)
                              for r in register.rows])
+            append_audit(con, "attach", register_id, "done",
+                         {"file": register.path.name, "file_sha256": register.sha256, "rows_in": register.rows_in,
+                          "rows_imported": len(register.rows), "rows_rejected": len(register.rejected),
+                          "attachments": register.entries}, operator)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

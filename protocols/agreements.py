@@ -9,6 +9,7 @@ load and every problem is reported at once with its file and location.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -40,6 +41,7 @@ class Party(_Document):
     organisation: NonEmpty
     role: Literal["controller", "joint_controller", "processor"]
     contact: NonEmpty
+    responsibilities: list[NonEmpty] = Field([], description="what this party does and answers for")
 
 
 class LawfulBasis(_Document):
@@ -102,7 +104,15 @@ class Partnership(_Document):
     hub: Party
     encoding: EncodingSettings
     security_measures: list[NonEmpty] = Field(min_length=1)
+    re_identification: list[NonEmpty] = Field([], description="how a record_id is resolved, by whom")
     residual_risks: list[NonEmpty] = []
+
+    @field_validator("hub")
+    @classmethod
+    def _hub_role(cls, hub: Party) -> Party:
+        if hub.role == "controller":
+            raise ValueError("the hub is a processor or a joint_controller, never a sole controller")
+        return hub
 
     @cached_property
     def encoding_fingerprint(self) -> str:
@@ -117,7 +127,9 @@ class Agreement(_Document):
     purpose: NonEmpty
     lawful_basis: LawfulBasis
     special_category: bool
+    special_category_data: str | None = Field(None, description="which special-category data, if any")
     criminal_offence_data: bool
+    criminal_offence_detail: str | None = Field(None, description="which criminal-offence data, if any")
     fields: dict[str, NonEmpty] = Field(description="identity field -> why it is needed")
     vocabulary: Vocabulary = Vocabulary()
     date_format: NonEmpty = "YYYY-MM-DD"
@@ -135,6 +147,13 @@ class Agreement(_Document):
             )
         return fields
 
+    @field_validator("owner")
+    @classmethod
+    def _owner_controls(cls, owner: Party) -> Party:
+        if owner.role != "controller":
+            raise ValueError("each provider is the controller of the data it shares: set role: controller")
+        return owner
+
     @field_validator("date_format")
     @classmethod
     def _date_format(cls, pattern: str) -> str:
@@ -144,27 +163,25 @@ class Agreement(_Document):
     @model_validator(mode="after")
     def _consistent(self) -> Agreement:
         if self.special_category and not self.lawful_basis.article_9:
-            raise ValueError("special_category is true but lawful_basis.article_9 is not given")
+            raise ValueError("lawful_basis.article_9: special_category is true but no Art 9 condition is given")
         if self.criminal_offence_data and not self.lawful_basis.article_10:
             raise ValueError(
-                "criminal_offence_data is true but lawful_basis.article_10 is not given"
+                "lawful_basis.article_10: criminal_offence_data is true but no Art 10 condition is given"
             )
         defaults = {i.code for i in DEFAULT_VOCABULARY.get(self.source, ())}
         if not self.vocabulary.contract_defaults or not defaults:
             defaults = set()
         if not defaults and not self.vocabulary.add:
             raise ValueError(
-                f"source {self.source!r} has no contract vocabulary: list its indicators under vocabulary.add"
+                f"vocabulary.add: source {self.source!r} has no contract vocabulary: list its indicators here"
             )
         added = [i.code for i in self.vocabulary.add]
         clashes = sorted({c for c in added if c in defaults or added.count(c) > 1})
         if clashes:
-            raise ValueError(f"vocabulary.add repeats indicator code(s) {', '.join(clashes)}")
+            raise ValueError(f"vocabulary.add: repeats indicator code(s) {', '.join(clashes)}")
         unknown = sorted(set(self.vocabulary.details) - defaults - set(added))
         if unknown:
-            raise ValueError(
-                f"vocabulary.details names unknown indicator(s) {', '.join(unknown)}"
-            )
+            raise ValueError(f"vocabulary.details: names unknown indicator(s) {', '.join(unknown)}")
         return self
 
     @cached_property
@@ -221,6 +238,18 @@ class AgreementSet:
         """Fingerprint of one source's agreement together with the partnership's encoding."""
         return fingerprint([self[source].fingerprint, self.partnership.encoding_fingerprint])
 
+    @property
+    def fingerprint(self) -> str:
+        """Fingerprint of the whole set (partnership and every agreement), formatting aside."""
+        return fingerprint({
+            "partnership": self.partnership.model_dump(mode="json", by_alias=True),
+            "agreements": {source: self.agreements[source].fingerprint for source in self.sources},
+        })
+
+    def path_of(self, source: str | None = None) -> Path:
+        """The file a source's agreement (or, with no source, the partnership) was read from."""
+        return self.directory / (f"{source}.yaml" if source else PARTNERSHIP_FILE)
+
 
 def _read_yaml(path: Path, problems: list[Problem]) -> object:
     try:
@@ -239,12 +268,27 @@ def _validate(model: type[_Document], path: Path, data: object, problems: list[P
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        problems.extend(validation_problems(path, error.errors()))
+        problems.extend(validation_problems(path, [_located(item) for item in error.errors()]))
     return None
 
 
-def load_agreements(directory: str | Path) -> AgreementSet:
-    """Load and validate ``partnership.yaml`` and every other ``*.yaml`` in ``directory``."""
+def _located(item: dict) -> dict:
+    """Move a ``key.path: message`` raised by a document-level check into the error's location."""
+    match = _KEYED_MESSAGE.match(str(item["msg"]))
+    if item["loc"] or not match:
+        return item
+    return {**item, "loc": tuple(match[1].split(".")), "msg": match[2]}
+
+
+_KEYED_MESSAGE = re.compile(r"^(?:Value error, )?([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (.+)$", re.S)
+
+
+def collect_agreements(directory: str | Path) -> tuple[Partnership | None, dict[str, Agreement], list[Problem]]:
+    """Every document in ``directory`` that validates, and every problem of those that do not.
+
+    ``load_agreements`` refuses the folder when there is any problem; a reviewer's lint
+    (``protocols.protocol_document.check_protocol``) reads what it can and reports the rest.
+    """
     directory = Path(directory)
     problems: list[Problem] = []
     if not directory.is_dir():
@@ -271,6 +315,13 @@ def load_agreements(directory: str | Path) -> AgreementSet:
             agreements[agreement.source] = agreement
     if not agreements and not problems:
         problems.append(Problem(str(directory), "no source agreements found"))
+    return partnership, agreements, problems
+
+
+def load_agreements(directory: str | Path) -> AgreementSet:
+    """Load and validate ``partnership.yaml`` and every other ``*.yaml`` in ``directory``."""
+    directory = Path(directory)
+    partnership, agreements, problems = collect_agreements(directory)
     if problems:
         raise ConfigError(f"the sharing agreements in {directory} have {len(problems)} problem(s)", problems)
     return AgreementSet(directory, partnership, agreements)

@@ -180,3 +180,38 @@ def test_killing_a_refresh_leaves_the_store_and_earlier_runs_intact(tmp_path, ag
                         kind="refresh")
     assert summary.run_id == "R0002"
     assert not list(tmp_path.glob(".run2.partial-*"))
+
+
+def test_no_hub_side_artefact_of_two_quarters_holds_a_personal_value(quarters):
+    """The run store, the refresh's run directory and its database: no raw identifier."""
+    import re
+    import zipfile
+
+    import duckdb
+
+    from tests.test_sealing import leaks, personal_values
+
+    root, store, _, _ = quarters
+    values: set[str] = set()
+    for quarter in (1, 2):
+        values |= personal_values(root / "county" / f"q{quarter}" / "raw")[1]
+    for path in sorted((root / "run2").iterdir()):
+        if path.suffix in (".duckdb", ".log") or path.name in ("match_weights.html", "m_u_parameters.html"):
+            continue  # databases are scanned below; Splink's charts by the linkage test
+        if path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as book:
+                text = re.sub(r"<[^>]+>", " ", "\n".join(book.read(n).decode("utf-8") for n in book.namelist()
+                                                          if n.endswith(".xml")))
+        else:
+            text = path.read_text(encoding="utf-8")
+        assert not leaks(values, text), path.name
+    for database in (store, root / "run2" / "run.duckdb"):
+        con = duckdb.connect(str(database), read_only=True)
+        cells: set[str] = set()
+        for table, column in con.execute(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main' "
+                "AND (data_type = 'VARCHAR' OR data_type = 'JSON' OR data_type LIKE 'VARCHAR[]')").fetchall():
+            cells.update(str(v) for (v,) in con.execute(f'SELECT DISTINCT "{column}" FROM "{table}"').fetchall()
+                         if v is not None)
+        con.close()
+        assert not leaks(values, "\n".join(cells)), database.name

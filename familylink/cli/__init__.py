@@ -7,7 +7,9 @@ import click
 import familylink
 from familylink.cli.audit import audit
 from familylink.cli.data import demo, synth
+from familylink.cli.governance import protocol
 from familylink.cli.hub import link, refresh, run
+from familylink.cli.intake import intake
 from familylink.cli.provider import keygen, pseudonymise, validate
 from familylink.cli.store import attach, diff, runs_command
 
@@ -22,8 +24,8 @@ def cli() -> None:
     """
 
 
-for command in (synth, keygen, validate, pseudonymise, link, run, refresh, runs_command, diff, attach, audit,
-                demo):
+for command in (synth, keygen, validate, pseudonymise, intake, link, run, refresh, runs_command, diff, attach,
+                audit, protocol, demo):
     cli.add_command(command)
 
 

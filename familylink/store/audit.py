@@ -102,12 +102,15 @@ def open_audit_store(path: str | Path, *, read_only: bool = False) -> RunStore:
 
 
 def _personal_keys(details: Any, where: str = "details") -> list[str]:
-    """Keys at any depth of ``details`` named like personal data ("details.children[0].dob")."""
+    """Keys at any depth of ``details`` named like personal data ("details.children[0].dob"): a
+    personal column or alias as a whole word of the key ("given_name", "mother_dob"), not inside
+    another word ("communal_addresses" is a count)."""
     found: list[str] = []
     if isinstance(details, dict):
         for key, value in details.items():
-            name = re.sub(r"[^a-z0-9]+", "_", str(key).lower()).strip("_")
-            if any(word in name for word in (*PERSONAL_COLUMNS, *_PERSONAL_ALIASES)):
+            spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(key))  # DateOfBirth -> Date_Of_Birth
+            name = re.sub(r"[^a-z0-9]+", "_", spaced.lower()).strip("_")
+            if any(f"_{word}_" in f"_{name}_" for word in (*PERSONAL_COLUMNS, *_PERSONAL_ALIASES)):
                 found.append(f"{where}.{key}")
             found += _personal_keys(value, f"{where}.{key}")
     elif isinstance(details, list | tuple):

@@ -139,6 +139,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             entry_hash VARCHAR NOT NULL
         );
     """),
+    Migration("0008_intake", """
+        CREATE TABLE intake_log (                   -- sealed extracts accepted at intake
+            source VARCHAR NOT NULL,
+            extract_date DATE NOT NULL,
+            container_sha256 VARCHAR NOT NULL,
+            transfer_file VARCHAR,
+            sealed_file VARCHAR,
+            signer_fingerprint VARCHAR,
+            accepted_at TIMESTAMP NOT NULL,
+            operator VARCHAR
+        );
+    """),
 )
 
 _BOOKKEEPING = """

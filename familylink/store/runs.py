@@ -33,6 +33,7 @@ from familylink.core.tables import (
     PERSON_COLUMNS,
     PERSONS,
 )
+from familylink.store.audit import append_audit
 from familylink.store.changes import CHANGE_COLUMNS, changes_sql, known_run_ids, unknown_run
 from familylink.store.db import RunStore, StoreError, check_run_id, sql_path, utc_now
 from familylink.store.ids import ID_ASSIGNMENTS, ID_LINEAGE, assignments, run_columns
@@ -231,6 +232,7 @@ def record_run(store: RunStore, run: duckdb.DuckDBPyConnection | str | Path, met
             con.execute("BEGIN TRANSACTION")
             try:
                 run_id = _write(con, s, done, flags, meta, where)
+                _audit(con, s, run_id, meta)
                 if before_commit is not None:
                     before_commit()
                 con.execute("COMMIT")
@@ -242,6 +244,35 @@ def record_run(store: RunStore, run: duckdb.DuckDBPyConnection | str | Path, met
         if owned:
             con.close()
     return _record(row)
+
+
+def _agreements(inputs: Any) -> dict[str, str]:
+    """source -> agreement fingerprint of a run's sealed extracts (from its manifest inputs)."""
+    extracts = inputs.get("extracts", []) if isinstance(inputs, dict) else []
+    return {e["source"]: e["agreement_fingerprint"] for e in extracts if e.get("agreement_fingerprint")}
+
+
+def _audit(con: duckdb.DuckDBPyConnection, s: str, run_id: str, meta: RunMeta) -> None:
+    """The run's audit entries, in its transaction: the run, and any sharing agreement that
+    changed since the previous run (a protocol change)."""
+    operator = meta.operator or "unknown"
+    row = con.execute(f"""SELECT run_id, inputs FROM {s}.runs WHERE run_id <> ?
+                          ORDER BY length(run_id) DESC, run_id DESC LIMIT 1""", [run_id]).fetchone()
+    if row is not None:
+        before, now = _agreements(json.loads(row[1]) if row[1] else {}), _agreements(meta.inputs)
+        for source in sorted(set(before) | set(now)):
+            if before.get(source) != now.get(source):
+                append_audit(con, "protocol_change", source, "done",
+                             {"agreement_fingerprint_before": before.get(source),
+                              "agreement_fingerprint_after": now.get(source), "seen_in_run": run_id,
+                              "previous_run": row[0]}, operator, alias=s)
+    append_audit(con, meta.kind, run_id, "done",
+                 {"reference_date": meta.reference_date.isoformat(), "framework": meta.framework_id,
+                  "framework_version": meta.framework_version, "framework_fingerprint": meta.framework_fingerprint,
+                  "model_fingerprint": meta.model_fingerprint, "key_fingerprint": meta.key_fingerprint,
+                  "counts": meta.counts, "run_dir": meta.run_dir,
+                  "inputs_sha256": [e.get("content_sha256") for e in (meta.inputs or {}).get("extracts", [])]},
+                 operator, alias=s)
 
 
 def _write(con: duckdb.DuckDBPyConnection, s: str, done: dict[str, dict], flags: list[str], meta: RunMeta,

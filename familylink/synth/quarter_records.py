@@ -121,7 +121,7 @@ def next_extract(
     index = pd.Series(
         np.arange(records.shape[0]), index=pd.MultiIndex.from_frame(records[["person", "copy"]])
     )
-    record = index.reindex(pd.MultiIndex.from_frame(rows[["person", "copy"]])).to_numpy()
+    record = index.reindex(pd.MultiIndex.from_frame(rows[["person", "copy"]])).to_numpy().copy()
     new_people = np.unique(rows["person"].to_numpy(dtype=np.int64)[pd.isna(record)])
     record_ids = records["record_id"].to_numpy(dtype=object)
     identity = previous.identity
