@@ -31,6 +31,28 @@ MIN_PEOPLE = 10
 MAX_PEOPLE = 20_000_000
 
 
+#: Each provider's event generator (police and probation come from one justice generator).
+PROVIDER_MAKERS = {
+    "schools": education.schools,
+    "dwp": welfare.dwp,
+    "housing": welfare.housing,
+    "health": care.health,
+    "social_care": care.social_care,
+}
+
+
+def provider_views(seed: int, stream: str, world: World,
+                   report: Callable[[str, int, int], None] | None = None) -> dict[str, ProviderView]:
+    """Every provider's view of ``world``, each from its own random stream ``<stream>:<source>``."""
+    police, probation = justice.police_and_probation(stage_rng(seed, f"{stream}:justice"), world)
+    views: dict[str, ProviderView] = {"police": police, "probation": probation}
+    for source, make in PROVIDER_MAKERS.items():
+        views[source] = make(stage_rng(seed, f"{stream}:{source}"), world)
+        if report:
+            report("events", len(views), len(SOURCES))
+    return views
+
+
 def _check_arguments(people: int, seed: int, reference_date: dt.date, out_dir: Path) -> None:
     problems = []
     if (
@@ -128,18 +150,7 @@ def _generate(
 
     world = World(ref, population)
     report("events", 0, len(SOURCES))
-    police, probation = justice.police_and_probation(stage_rng(seed, "events:justice"), world)
-    by_source: dict[str, ProviderView] = {"police": police, "probation": probation}
-    makers = {
-        "schools": education.schools,
-        "dwp": welfare.dwp,
-        "housing": welfare.housing,
-        "health": care.health,
-        "social_care": care.social_care,
-    }
-    for source, make in makers.items():
-        by_source[source] = make(stage_rng(seed, f"events:{source}"), world)
-        report("events", len(by_source), len(SOURCES))
+    by_source = provider_views(seed, "events", world, report)
     views = [by_source[s] for s in SOURCES]
     clock = lap("events", clock)
 

@@ -27,11 +27,10 @@ import numpy as np
 import pandas as pd
 
 from familylink.core.errors import OutputExistsError, Problem
-from familylink.synth import care, education, justice, welfare
 from familylink.synth.dates import day
 from familylink.synth.events import ProviderView, World
 from familylink.synth.evolve import evolve_population, first_family_state, quarter_after
-from familylink.synth.generator import Progress, _check_arguments, _generate
+from familylink.synth.generator import Progress, _check_arguments, _generate, provider_views
 from familylink.synth.population import Population
 from familylink.synth.quarter_events import next_view
 from familylink.synth.quarter_records import next_extract
@@ -217,19 +216,7 @@ def truth_changes(
 
 def _fresh_views(seed: int, quarter: int, world: World) -> dict[str, ProviderView]:
     """The providers' generators run afresh at the quarter's reference date."""
-    stream = f"quarter{quarter}:events"
-    police, probation = justice.police_and_probation(stage_rng(seed, f"{stream}:justice"), world)
-    views = {"police": police, "probation": probation}
-    makers = {
-        "schools": education.schools,
-        "dwp": welfare.dwp,
-        "housing": welfare.housing,
-        "health": care.health,
-        "social_care": care.social_care,
-    }
-    for source, make in makers.items():
-        views[source] = make(stage_rng(seed, f"{stream}:{source}"), world)
-    return views
+    return provider_views(seed, f"quarter{quarter}:events", world)
 
 
 def _advance(
