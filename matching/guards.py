@@ -3,11 +3,13 @@
 - Two records with different NHS numbers, NI numbers or UPNs are different people.
 - Twins: the same date of birth (or the same with day and month swapped, as one of the
   twins' records may be) at the same address with clearly different given names
-  (no equal first, canonical or phonetic name token, Bloom-filter Dice below the lowest
-  given-name threshold, and no sign of a given/family swap) are two people, however strongly the rest
-  agrees. Fellegi-Sunter alone cannot tell them apart: their family name, date of birth and
-  address all agree. ``guards.twins: false`` turns this guard off, for data known to hold
-  no twins where given names are sometimes recorded as a different name altogether.
+  (no equal first, canonical or phonetic name token, no possible form in common (so
+  HARRY and HENRY, or JACK and JOHN, may be one person: ``tok_given_forms``), Bloom-filter
+  Dice below the lowest given-name threshold, and no sign of a given/family swap) are two
+  people, however strongly the rest agrees. Fellegi-Sunter alone cannot tell them apart:
+  their family name, date of birth and address all agree. ``guards.twins: false`` turns
+  this guard off, for data known to hold no twins where given names are sometimes recorded
+  as a different name altogether.
 - After clustering, a cluster that still holds two different national identifiers (joined
   through a third record) loses its weakest internal edge, and is clustered again, until
   no such cluster remains or the round limit is reached; what remains is reported.
@@ -42,6 +44,7 @@ def guarded_edges(con: duckdb.DuckDBPyConnection, pairs_table: str, settings: Li
         AND (l.tok_uprn = r.tok_uprn OR l.tok_address = r.tok_address OR l.tok_postcode = r.tok_postcode)
         AND l.tok_given_first <> r.tok_given_first AND l.tok_given_canon <> r.tok_given_canon
         AND l.tok_given_nysiis <> r.tok_given_nysiis AND l.tok_given_metaphone <> r.tok_given_metaphone
+        AND NOT coalesce(list_has_any(l.tok_given_forms, r.tok_given_forms), false)
         AND coalesce({given_dice}, 0) < {lowest_given}
         AND NOT coalesce({names_swapped("l.{column}", "r.{column}")}, false)"""
     if not settings.guards.twins:

@@ -4,7 +4,10 @@ Which key encodes which column is fixed here: every token column has its own HKD
 key, except that ``tok_dob_swapped`` uses the date-of-birth key (so a day/month swap in
 one source is seen as equality with the other source's ``tok_dob``) and every name part
 (given, middle, family) is also tokenised under one shared name-part key (so a given/family
-name swap can still be seen).
+name swap can still be seen). ``tok_given_forms`` (every possible form of the first given-name
+part, ``protocols.normalise.names.given_name_forms``) has one key of its own for the whole
+list: every form of every record and source is tokenised under it, so two records' lists can
+be intersected, while its tokens cannot be joined to any other column's.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ from protocols.normalise import (
     swap_day_month,
     truncate_to_month,
 )
+from protocols.normalise.names import given_name_forms
 from protocols.validation import CleanRows, Identity
 
 _BLOOM_FIELDS = {"bf_given": "given_name", "bf_family": "family_name", "bf_address": "address"}
 #: The sealed columns computed from the identity alone (cached per distinct identity).
 IDENTITY_SEALED_COLUMNS = (
-    "tok_given", "tok_given_first", "tok_given_canon", "tok_given_nysiis", "tok_given_metaphone", "bf_given",
+    "tok_given", "tok_given_first", "tok_given_canon", "tok_given_nysiis", "tok_given_metaphone", "tok_given_forms",
+    "bf_given",
     "tok_middle",
     "tok_family", "tok_family_nysiis", "tok_family_metaphone", "tok_family_parts", "bf_family",
     "tok_name_parts",
@@ -86,6 +91,7 @@ class ExtractEncoder:
         self.tokens["tok_dob_swapped"] = self.tokens["tok_dob"]
         self.family_part = TokenEncoder(key.field_key("token/tok_family_parts"), size)
         self.name_part = TokenEncoder(key.field_key("token/name_part"), size)
+        self.given_form = TokenEncoder(key.field_key("token/tok_given_forms"), size)
         self.blooms = {
             column: BloomEncoder(key.field_key(f"bloom/{field}"),
                                  partnership.encoding.bloom[field].bits,
@@ -103,7 +109,7 @@ class ExtractEncoder:
         cached = self._given.get(parts)
         if cached is None:
             if not parts:
-                cached = (None,) * 6
+                cached = (None,) * 7
             else:
                 t = self.tokens
                 first = parts[0]
@@ -114,6 +120,7 @@ class ExtractEncoder:
                     t["tok_given_canon"].encode(canonical_given_name(first)),
                     t["tok_given_nysiis"].encode(nysiis(first)),
                     t["tok_given_metaphone"].encode(metaphone(first)),
+                    sorted({self.given_form.encode(f) for f in given_name_forms(first)}) or None,
                     self.blooms["bf_given"].encode(full),
                 )
             self._given[parts] = cached

@@ -41,3 +41,24 @@ def test_bloom_of_equal_text_is_equal_and_dice_is_bounded(text):
     bloom = BloomEncoder(KEY.field_key("bloom/given_name"), bits=512, hashes=15)
     assert bloom.encode(text) == bloom.encode(str(text))
     assert 0.0 <= dice(bloom.encode(text), bloom.encode(text + "X")) <= 1.0
+
+
+def test_given_forms_are_one_keyed_list_that_meets_for_a_nickname_and_not_for_a_twin(agreements):
+    from tests.test_token_properties import KEY as SEAL_KEY
+    from tests.test_token_properties import seal_row
+
+    def sealed(given_name: str, source: str = "police") -> dict:
+        return seal_row(agreements, source, {"record_id": "A", "given_name": given_name, "family_name": "Lee"})
+
+    harry, henry, harold = sealed("Harry"), sealed("HENRY", "probation"), sealed("Harold")
+    assert len(harry["tok_given_forms"]) == 4 and harry["tok_given_forms"] == sorted(harry["tok_given_forms"])
+    assert set(harry["tok_given_forms"]) & set(henry["tok_given_forms"])  # one person, two sources
+    assert set(harry["tok_given_forms"]) & set(harold["tok_given_forms"])
+    assert not set(henry["tok_given_forms"]) & set(harold["tok_given_forms"])  # clearly different names
+    # one key of its own for the whole list: HENRY's only form is the HENRY token of that key...
+    forms_key = TokenEncoder(SEAL_KEY.field_key("token/tok_given_forms"), agreements.partnership.encoding.token_bytes)
+    assert henry["tok_given_forms"] == [forms_key.encode("HENRY")]
+    # ...and it cannot be joined to any other column's tokens
+    others = {v for c, v in henry.items() if c.startswith("tok_") and isinstance(v, str)}
+    others |= {t for c in ("tok_family_parts", "tok_name_parts") for t in henry[c] or ()}
+    assert not set(harry["tok_given_forms"]) & others

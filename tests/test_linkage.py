@@ -165,7 +165,7 @@ def _rewrite(source_path, target_path, data: bytes, manifest: dict):
         target.writestr("data.parquet", data)
 
 
-@pytest.mark.parametrize("damage", ["mixed key", "tampered", "missing token column"])
+@pytest.mark.parametrize("damage", ["mixed key", "tampered", "missing token column", "sealed by an older version"])
 def test_bad_extract_folders_stop_the_run_with_one_sentence(county, agreements, tmp_path, damage):
     import hashlib
 
@@ -188,13 +188,17 @@ def test_bad_extract_folders_stop_the_run_with_one_sentence(county, agreements, 
         flipped[len(flipped) // 3] ^= 0x04
         _rewrite(police, police, bytes(flipped), manifest)
         expected = "content hash"
-    else:
-        table = pq.read_table(io.BytesIO(data)).drop_columns(["tok_given"])
+    else:  # a column dropped from the data only, or (an older version) from both data and manifest
+        dropped = "tok_given" if damage == "missing token column" else "tok_given_forms"
+        table = pq.read_table(io.BytesIO(data)).drop_columns([dropped])
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
         manifest["content"]["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+        if damage == "sealed by an older version":
+            manifest["columns"] = [c for c in manifest["columns"] if c != dropped]
         _rewrite(police, police, buffer.getvalue(), manifest)
-        expected = "lacks column(s) tok_given"
+        expected = ("lacks column(s) tok_given" if damage == "missing token column"
+                    else "missing sealed column(s) tok_given_forms")
     result = CliRunner().invoke(cli, ["link", "--extracts", str(folder), "--out", str(tmp_path / "run")])
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and expected in result.output.splitlines()[0] + result.output

@@ -13,7 +13,12 @@ import zipfile
 import pyarrow.csv as pacsv
 import pytest
 
-from familylink.core.contract import PERSONAL_COLUMNS, SEALED_COLUMNS, SOURCES
+from familylink.core.contract import (
+    PERSONAL_COLUMNS,
+    SEALED_COLUMNS,
+    SEALED_TOKEN_LIST_COLUMNS,
+    SOURCES,
+)
 from familylink.core.errors import SealedExtractError
 from familylink.pipeline import seal_folder
 from familylink.synth import generate_county
@@ -78,11 +83,11 @@ def sealed_text(path, with_event_dates: bool = True) -> str:
     extract = open_sealed(path)
     buffer = io.BytesIO()
     table = extract.read_table()
-    drop = ["bf_given", "bf_family", "bf_address", "tok_family_parts", "tok_name_parts"]
+    drop = ["bf_given", "bf_family", "bf_address", *SEALED_TOKEN_LIST_COLUMNS]
     if not with_event_dates:
         drop += ["event_date", "end_date"]
     pacsv.write_csv(table.drop_columns(drop), buffer)
-    lists = [str(v) for c in ("tok_family_parts", "tok_name_parts") for v in table[c].to_pylist()]
+    lists = [str(v) for c in SEALED_TOKEN_LIST_COLUMNS for v in table[c].to_pylist()]
     blooms = [v.hex() for c in ("bf_given", "bf_family", "bf_address") for v in table[c].to_pylist() if v]
     return "\n".join([json.dumps(extract.manifest), str(table.schema), str(table.schema.metadata),
                       buffer.getvalue().decode("utf-8"), *lists, *blooms])

@@ -190,6 +190,8 @@ SEALED_TOKEN_COLUMNS = {
 SEALED_TOKEN_LIST_COLUMNS = {
     "tok_family_parts": "each part of a multi-part or hyphenated family name",
     "tok_name_parts": "every name part (given, middle, family) in one shared name domain",
+    "tok_given_forms": "every possible form of the first given-name part (itself, its canonical form, "
+                       "and the full names a short form may stand for), under one key of its own",
 }
 
 #: Keyed Bloom filter columns (fixed-width binary).

@@ -30,6 +30,7 @@ import jellyfish
 __all__ = [
     "bigrams",
     "canonical_given_name",
+    "given_name_forms",
     "metaphone",
     "name_parts",
     "normalise_name",
@@ -216,6 +217,56 @@ def canonical_given_name(part: str) -> str:
     """
     key = normalise_text(part)
     return _nicknames().get(key, key)
+
+
+# --- possible forms of a given name ---------------------------------------------------
+
+
+def _validate_given_forms(pairs: list[tuple[str, str]], nicknames: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """Check the short-form table: normalised single parts, no duplicates, no chains, and
+    nothing that nicknames.csv already lists as a variant. Returns short -> sorted fulls."""
+    table: dict[str, set[str]] = {}
+    for where, short, full in ((f"given_name_forms.csv row {i}", s, f) for i, (s, f) in enumerate(pairs, 1)):
+        _check_word(short, where)
+        _check_word(full, where)
+        if short == full:
+            raise ValueError(f"{where}: {short} is listed as its own full form")
+        if full in table.get(short, ()):
+            raise ValueError(f"{where}: {short},{full} is listed twice")
+        for word in (short, full):
+            if word in nicknames:
+                raise ValueError(f"{where}: {word} is a variant in nicknames.csv "
+                                 f"(write its canonical form {nicknames[word]}, or list it only there)")
+        table.setdefault(short, set()).add(full)
+    chained = sorted({f for fulls in table.values() for f in fulls} & set(table))
+    if chained:
+        raise ValueError(f"given_name_forms.csv: full forms that are also short forms: {chained}")
+    return {short: tuple(sorted(fulls)) for short, fulls in table.items()}
+
+
+@lru_cache(maxsize=1)
+def _given_forms() -> dict[str, tuple[str, ...]]:
+    rows = _read_rows("given_name_forms.csv")
+    return _validate_given_forms([(r.get("short") or "", r.get("full") or "") for r in rows], _nicknames())
+
+
+def given_name_forms(part: str) -> tuple[str, ...]:
+    """Every form a given-name part may stand for: itself, its canonical form and, for a
+    short form, each full name it is used for. Sorted, distinct; ``()`` for blank input.
+
+    The part is normalised first (:func:`normalise_text`). The canonical form comes from
+    ``protocols/data/nicknames.csv`` (:func:`canonical_given_name`); the full names of
+    ambiguous short forms, which that table leaves out on purpose, come from
+    ``protocols/data/given_name_forms.csv`` (``HARRY`` -> ``HAROLD HARRISON HARRY HENRY``,
+    ``BILL`` -> ``BILL WILLIAM``, ``HENRY`` -> ``HENRY``). Two parts whose forms share a
+    value *may* be one person's names; two parts whose forms are disjoint are clearly
+    different names. Every full form is canonical, so ``given_name_forms(f)`` of a full
+    form ``f`` is ``(f,)`` and always meets the forms of its short forms.
+    """
+    key = normalise_text(part)
+    if not key:
+        return ()
+    return tuple(sorted({key, canonical_given_name(key), *_given_forms().get(key, ())}))
 
 
 # --- phonetic codes, bigrams ------------------------------------------------------------
