@@ -27,6 +27,7 @@ from familylink.core.errors import ConfigError, Problem
 from familylink.core.fingerprint import fingerprint
 from familylink.core.paths import config_dir
 from protocols.normalise import compile_date_format
+from protocols.normalise.names import name_tables_fingerprint
 
 PARTNERSHIP_FILE = "partnership.yaml"
 SHAREABLE_FIELDS = tuple(c for c in IDENTITY_COLUMNS if c != "record_id")
@@ -116,7 +117,9 @@ class Partnership(_Document):
 
     @cached_property
     def encoding_fingerprint(self) -> str:
-        return fingerprint(self.encoding.model_dump(mode="json"))
+        """The encoding settings and the name tables normalisation uses: tokens made under
+        different ones cannot be compared, so the hub refuses to mix them."""
+        return fingerprint({**self.encoding.model_dump(mode="json"), "name_tables": name_tables_fingerprint()})
 
 
 class Agreement(_Document):

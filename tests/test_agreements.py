@@ -73,3 +73,17 @@ def test_synthetic_extracts_share_exactly_what_the_agreements_allow(agreements):
     assert set(SOURCE_IDENTITY_COLUMNS) == set(agreements.sources)
     for source, columns in SOURCE_IDENTITY_COLUMNS.items():
         assert set(columns) == set(agreements[source].fields), source
+
+
+def test_encoding_fingerprint_covers_the_name_tables(tmp_path, monkeypatch):
+    import shutil
+
+    from protocols.agreements import default_agreements_dir, load_agreements
+    from protocols.normalise import names
+
+    before = load_agreements(default_agreements_dir()).partnership.encoding_fingerprint
+    shutil.copytree(names.DATA_DIR, tmp_path / "data")
+    with open(tmp_path / "data" / "nicknames.csv", "a", encoding="utf-8") as handle:
+        handle.write("ZEBEDEE,ZACHARY\n")
+    monkeypatch.setattr(names, "DATA_DIR", tmp_path / "data")
+    assert load_agreements(default_agreements_dir()).partnership.encoding_fingerprint != before

@@ -20,6 +20,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 import unicodedata
 from functools import lru_cache
@@ -121,6 +122,14 @@ def normalise_text(text: str) -> str:
 
 
 # --- parts, titles --------------------------------------------------------------------
+
+
+def name_tables_fingerprint() -> str:
+    """A fingerprint of the name tables normalisation reads (titles, nicknames, given-name
+    forms): part of the partnership's encoding fingerprint, so extracts sealed with different
+    tables are never mixed."""
+    digests = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(DATA_DIR.glob("*.csv"))}
+    return hashlib.sha256(repr(sorted(digests.items())).encode("utf-8")).hexdigest()[:16]
 
 
 def _read_rows(name: str) -> list[dict[str, str]]:
