@@ -72,7 +72,9 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     out["entity"] = out["record_id"].str.extract(_ENTITY, expand=False).astype(int)
     for column in _FIELDS:
         values = frame[column].astype("string").str.strip().to_numpy()
-        out[column] = [None if pd.isna(v) or v == "" else str(v) for v in values]
+        # an object Series: with pandas 3 a plain list of str/None would become a str column
+        # holding NaN for None
+        out[column] = pd.Series([None if pd.isna(v) or v == "" else str(v) for v in values], dtype=object)
     return out.sort_values("record_id", kind="stable").reset_index(drop=True)
 
 
