@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from familylink.core.dates import add_months
+from familylink.core.dates import add_quarters
 from familylink.core.errors import ExtractError, OutputExistsError, Problem
 from familylink.core.fingerprint import file_sha256, write_json
 from familylink.refresh import StoreFacts, after_scoring, import_register, save_model, saved_model
@@ -49,7 +49,7 @@ from matching.settings import LinkageSettings, load_linkage_settings
 from protocols.agreements import AgreementSet
 from protocols.keys import PartnershipKey, generate_key, write_key_file
 from protocols.seal import ExtractReport, file_date, pseudonymise
-from protocols.sealed import SEALED_SUFFIX, open_sealed_folder
+from protocols.sealed import SEALED_SUFFIX
 
 Progress = Callable[[str, int, int], None]
 DEMO_MARKER = ".familylink-demo"
@@ -122,9 +122,7 @@ def run_demo(out_dir: Path, agreements: AgreementSet, *, people: int = 20_000, s
     out_dir = Path(out_dir)
     prepare_demo_dir(out_dir)
     county = out_dir / "county"
-    first = add_months(reference_date, -3)
-    if reference_date == _month_end(reference_date):
-        first = _month_end(first)
+    first = add_quarters(reference_date, -1)
     synth = generate_quarters(people, seed, first, county, quarters=2, progress=progress)
     keys = out_dir / "provider-keys"
     keys.mkdir(mode=0o700)
@@ -156,10 +154,6 @@ def run_demo(out_dir: Path, agreements: AgreementSet, *, people: int = 20_000, s
                         "changes": run / "changes.csv", "outcomes": run / "outcomes.csv",
                         "report": run / "report.html"},
                        chains[-1].link, chains[-1], score, chains[0], refresh)
-
-
-def _month_end(day: dt.date) -> dt.date:
-    return add_months(day.replace(day=1), 1) - dt.timedelta(days=1)
 
 
 def write_demo_register(run_dir: Path, path: Path, attached_on: dt.date, families: int = 25) -> Path:
@@ -249,9 +243,7 @@ def run_chain(extracts: Path, run_dir: Path, reference_date: dt.date, *, config:
     """
     config = config or ChainConfig.load()
     run_dir = Path(run_dir)
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise OutputExistsError(f"{run_dir} already exists and is not empty",
-                                [Problem(str(run_dir), "exists", "choose a new --out for every run")])
+    check_new_run_dir(run_dir)
     previous = latest_run(store) if store else None
     work = _partial_dir(run_dir)
     shutil.rmtree(work, ignore_errors=True)
@@ -303,6 +295,13 @@ def run_chain(extracts: Path, run_dir: Path, reference_date: dt.date, *, config:
                         record.run_id if record else None, facts[0] if facts else None)
 
 
+def check_new_run_dir(run_dir: Path) -> None:
+    """Refuse a run directory that already holds something (every run gets a new one)."""
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise OutputExistsError(f"{run_dir} already exists and is not empty",
+                                [Problem(str(run_dir), "exists", "choose a new --out for every run")])
+
+
 def latest_run(store: RunStore) -> RunRecord | None:
     recorded = runs(store)
     return recorded[-1] if recorded else None
@@ -335,7 +334,7 @@ def run_manifest(extracts: Path, run_dir: Path, reference_date: dt.date, config:
                "agreement_fingerprint": e.manifest.get("agreement", {}).get("fingerprint"),
                "rows": e.manifest["counts"]["accepted"], "records": e.manifest["counts"]["records"],
                "content_sha256": e.content_sha256}
-              for e in open_sealed_folder(extracts)]
+              for e in linked.extracts]  # verified once, when linking loaded them
     outputs = {name: file_sha256(path) for name, path in sorted(found.outputs.items())}
     for name in ("persons.csv", "households.csv", "model.json"):
         outputs[name] = file_sha256(run_dir / name)

@@ -28,10 +28,8 @@ from familylink.core.tables import (
     ATTACHED_FAMILIES,
     ATTACHMENTS,
     CANDIDATES,
-    CHANGE_COLUMNS,
     CHANGES,
     FAMILIES,
-    HEADLINE_FLAG_PREFIX,
 )
 from familylink.store import RunRecord, RunStore
 from familylink.store.audit import append_audit
@@ -71,15 +69,6 @@ def saved_model(store: RunStore, run: RunRecord, into: Path) -> Path | None:
         return None
     write_json(into, json.loads(row[0]))
     return into
-
-
-def _flags(con: duckdb.DuckDBPyConnection) -> str:
-    """SQL for the list of headline ids flagged true in ``candidates``."""
-    columns = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND column_name LIKE ? "
-        "ORDER BY ordinal_position", [CANDIDATES, HEADLINE_FLAG_PREFIX + "%"]).fetchall()]
-    items = ", ".join(f"CASE WHEN {c} THEN '{c.removeprefix(HEADLINE_FLAG_PREFIX)}' END" for c in columns)
-    return f"list_filter([{items}]::VARCHAR[], x -> x IS NOT NULL)" if columns else "[]::VARCHAR[]"
 
 
 def _attachments(con: duckdb.DuckDBPyConnection, s: str, reference_date: dt.date,
@@ -157,7 +146,8 @@ def _changes(con: duckdb.DuckDBPyConnection, s: str, previous: str) -> dict[str,
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE run_candidates AS
         SELECT run_id, family_id, eligible, headline_flags FROM {s}.run_candidates WHERE run_id = $previous
-        UNION ALL SELECT '{CURRENT}', family_id, eligible, {_flags(con)} FROM {CANDIDATES}""",
+        UNION ALL SELECT '{CURRENT}', family_id, eligible,
+                  list_filter(string_split(headlines, ';'), h -> h <> '') FROM {CANDIDATES}""",
                 {"previous": previous})
     con.execute(f"""
         CREATE OR REPLACE TABLE {CHANGES} AS
@@ -165,7 +155,6 @@ def _changes(con: duckdb.DuckDBPyConnection, s: str, previous: str) -> dict[str,
                array_to_string(headlines_before, ';') AS headlines_before,
                array_to_string(headlines_after, ';') AS headlines_after, detail
         FROM ({changes_sql('temp.')}) ORDER BY ALL""", {"run_a": previous, "run_b": CURRENT})
-    assert tuple(r[0] for r in con.execute(f"DESCRIBE {CHANGES}").fetchall()) == CHANGE_COLUMNS
     return dict(con.execute(f"SELECT change, count(*) FROM {CHANGES} GROUP BY 1 ORDER BY 1").fetchall())
 
 

@@ -124,24 +124,15 @@ class Window(_Document):
         return self
 
 
-class Condition(_Document):
-    """One test on a person's rows in scope: ``{stat: sum, at_least: 10}``."""
+class Condition(Comparison):
+    """One test on a person's rows in scope: ``{stat: sum, at_least: 10}`` (one comparison)."""
 
     stat: Literal["count", "sum", "mean", "min", "max"]
-    at_least: float | None = None
-    above: float | None = None
-    at_most: float | None = None
-    below: float | None = None
     age_at_event: AgeRange | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> Condition:
-        self.comparison  # noqa: B018 - validates
-        return self
 
     @property
     def comparison(self) -> Comparison:
-        return Comparison(at_least=self.at_least, above=self.above, at_most=self.at_most, below=self.below)
+        return self
 
 
 class _Rule(_Document):

@@ -35,7 +35,7 @@ from identification.outcomes import write_outcomes_csv
 from identification.report import write_report
 from identification.scoring import ScoreSummary, score_families
 from identification.settings import IdentificationSettings, Localities
-from identification.workbook import write_candidates_workbook
+from identification.workbook import has_table, write_candidates_workbook
 
 Progress = Callable[[str, int, int], None]
 Hook = Callable[[duckdb.DuckDBPyConnection], None]
@@ -59,20 +59,15 @@ def _copy_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> Path:
     return path
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                       "AND schema_name = 'main' AND table_name = ?", [table]).fetchone()[0] > 0
-
-
 def write_tables_csv(con: duckdb.DuckDBPyConnection, run_dir: Path, framework: Framework) -> dict[str, Path]:
     """families.csv, candidates.csv (headline flags after the contract columns), evidence.csv,
     and changes.csv / outcomes.csv when the run has them."""
     flags = ", ".join(f"{HEADLINE_FLAG_PREFIX}{h}" for h in framework.headline_ids)
     extra = {}
-    if _has_table(con, CHANGES):
+    if has_table(con, CHANGES):
         extra["changes.csv"] = _copy_csv(con, f"SELECT {', '.join(CHANGE_COLUMNS)} FROM {CHANGES} ORDER BY ALL",
                                          run_dir / "changes.csv")
-    if _has_table(con, OUTCOMES):
+    if has_table(con, OUTCOMES):
         write_outcomes_csv(con, run_dir / "outcomes.csv")
         extra["outcomes.csv"] = run_dir / "outcomes.csv"
     return extra | {

@@ -316,7 +316,8 @@ def _write_locality(
     ws.auto_filter.ref = f"A1:{get_column_letter(len(titles))}{n + 1}"
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the run database holds ``table`` (``changes``, ``outcomes`` exist only with a store)."""
     return con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
                        "AND schema_name = 'main' AND table_name = ?", [table]).fetchone()[0] > 0
 
@@ -380,7 +381,7 @@ def write_candidates_workbook(
     for name, locality in zip(names[1:], all_localities, strict=True):
         _write_locality(wb.create_sheet(name), con, locality, titles, exprs, widths)
     for sheet, table, columns in ((CHANGES_SHEET, CHANGES, CHANGE_COLUMNS), (OUTCOMES_SHEET, OUTCOMES, OUTCOME_COLUMNS)):
-        if _has_table(con, table):
+        if has_table(con, table):
             _write_table(wb.create_sheet(sheet), con, table, columns)
             names.append(sheet)
 

@@ -45,6 +45,7 @@ class LinkSummary:
     households: HouseholdSummary
     comparisons_by_rule: dict[str, int]  # comparisons each blocking rule added (first rule wins)
     seconds: dict[str, float] = field(default_factory=dict)
+    extracts: tuple = ()  # the verified sealed extracts (protocols.sealed.SealedExtract)
 
 
 def link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con: duckdb.DuckDBPyConnection, *,
@@ -112,7 +113,8 @@ def _link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con:
         households = form_households(con)
         write_households_csv(con, run_dir / "households.csv")
     return LinkSummary(loaded.records, loaded.rows, persons, pairs_scored, guards, conflicted, split_rounds, oversize,
-                       largest, loaded.key_fingerprint, model_path, charts, households, comparisons_by_rule, seconds)
+                       largest, loaded.key_fingerprint, model_path, charts, households, comparisons_by_rule, seconds,
+                       loaded.extracts)
 
 
 def _cluster(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> tuple[int, int]:

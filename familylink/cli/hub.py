@@ -18,7 +18,7 @@ from familylink.cli.common import (
 )
 from familylink.core.dates import previous_quarter_end
 from familylink.core.errors import OutputExistsError, Problem
-from familylink.pipeline import ChainConfig, ChainSummary, run_chain
+from familylink.pipeline import ChainConfig, ChainSummary, check_new_run_dir, run_chain
 from familylink.store import RunStore
 from matching.link import link_persons
 from matching.settings import load_linkage_settings
@@ -103,11 +103,12 @@ def _chain(kind, extracts_dir, reference_date, framework, run_dir, store_path, o
     config = ChainConfig.load(linkage_file=linkage_file, framework=framework,
                               identification_file=identification_file, localities_file=localities_file)
     reference_date = reference_date or previous_quarter_end()
+    check_new_run_dir(run_dir)  # before the store is created or opened
     store = RunStore(store_path)
     with progress_bars(quiet) as progress:
         summary = run_chain(extracts_dir, run_dir, reference_date, config=config, model_file=model_file,
                             progress=progress, store=store, kind=kind, retrain=retrain, operator=operator or "")
-    print_chain_summary(summary)
+    print_chain_summary(summary, store_path)
 
 
 @click.command()
@@ -144,7 +145,7 @@ def refresh(extracts_dir, reference_date, framework, run_dir, store_path, operat
            identification_file, localities_file, quiet, retrain=retrain)
 
 
-def print_chain_summary(summary: ChainSummary) -> None:
+def print_chain_summary(summary: ChainSummary, store_path: Path | None = None) -> None:
     linked, found = summary.link, summary.identify
     scores = found.scores
     title = f"{found.framework_id} (version {found.framework_version}) at {summary.reference_date}"
@@ -166,6 +167,8 @@ def print_chain_summary(summary: ChainSummary) -> None:
         if facts.previous_run_id:
             changes = ", ".join(f"{k} {v:,}" for k, v in facts.changes.items()) or "none"
             table.add_row(f"changes since {facts.previous_run_id}", changes)
+        else:
+            table.add_row("changes", "none to show: the first run in this store")
         if facts.attached_families:
             table.add_row("attached families (outcomes claimable)",
                           f"{facts.attached_families:,} ({facts.outcomes_claimable:,})")
@@ -173,3 +176,6 @@ def print_chain_summary(summary: ChainSummary) -> None:
     console.print(table)
     console.print(f"candidates.xlsx, candidates.csv, evidence.csv, report.html and manifest.json are in "
                   f"{summary.run_dir}", markup=False)
+    if summary.run_id and store_path is not None:
+        console.print(f"Recorded as {summary.run_id} in the run store {store_path} (`familylink runs --store "
+                      f"{store_path}` lists its runs).", markup=False)

@@ -20,3 +20,13 @@ def add_months(day: dt.date, months: int) -> dt.date:
     following = dt.date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
     last = (following - dt.timedelta(days=1)).day
     return dt.date(year, month + 1, min(day.day, last))
+
+
+def add_quarters(day: dt.date, quarters: int) -> dt.date:
+    """The reference date ``quarters`` quarters on (negative: back). A month's last day gives
+    the last day of the target month (2026-09-30 -> 2026-12-31, 2026-06-30); any other day the
+    same day, clamped (``add_months``)."""
+    shifted = add_months(day, 3 * quarters)
+    if (day + dt.timedelta(days=1)).day == 1:  # the last day of its month
+        shifted = add_months(shifted.replace(day=1), 1) - dt.timedelta(days=1)
+    return shifted

@@ -205,6 +205,9 @@ class RunStore:
         self.file = self.path.absolute()  # later calls work even if the process changes directory
         self.read_only = read_only
         self.migrations = tuple(migrations)
+        if not read_only and not self.file.parent.is_dir():
+            raise StoreError(f"{self.path}: no folder {self.path.parent} for the run store", [
+                Problem(str(self.path), "its folder does not exist", "create the folder or choose another --store")])
         if read_only and not self.path.is_file():
             raise StoreError(f"{self.path}: no run store there", [
                 Problem(str(self.path), "file not found", "record a run first, or pass the right --store")])

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from familylink.core.dates import add_quarters
 from familylink.synth import identifiers, names, tables
 from familylink.synth.dates import age_years, iso, ymd
 from familylink.synth.population import MOVE_RATE, Population
@@ -31,19 +32,8 @@ KIND_WITH_BABY["couple_adult_children"] = "couple_children"
 
 
 def quarter_after(reference_date: dt.date) -> dt.date:
-    """The reference date three months on: a month's last day gives the last day of the month
-    three months later (2026-09-30 -> 2026-12-31), any other day the same day (clamped)."""
-
-    def last_day(year: int, month: int) -> int:
-        following = dt.date(year + month // 12, month % 12 + 1, 1)
-        return (following - dt.timedelta(days=1)).day
-
-    index = reference_date.year * 12 + reference_date.month - 1 + 3
-    year, month = divmod(index, 12)
-    month += 1
-    at_end = reference_date.day == last_day(reference_date.year, reference_date.month)
-    wanted = last_day(year, month) if at_end else min(reference_date.day, last_day(year, month))
-    return dt.date(year, month, wanted)
+    """The reference date three months on (a month's last day stays a month's last day)."""
+    return add_quarters(reference_date, 1)
 
 
 @dataclass
