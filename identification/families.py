@@ -125,22 +125,25 @@ def form_families(con: duckdb.DuckDBPyConnection, family: FamilyDefinition,
             SELECT fh.family_id, pf.person_id, pf.household_id, true AS resident
             FROM {PERSON_FACTS} pf JOIN family_households fh USING (household_id)
         ),
-        refs AS (
+        refs AS MATERIALIZED (
             SELECT DISTINCT p.person_id, s.tok_household
             FROM {SEALED_ROWS} s JOIN {PERSONS} p USING (source, record_id)
             WHERE s.tok_household IS NOT NULL AND list_contains(?, s.source)
         ),
-        usable_refs AS (
-            SELECT tok_household FROM refs GROUP BY tok_household HAVING count(*) BETWEEN 2 AND ?
+        holders AS MATERIALIZED (  -- each holder of a usable ref (2 to max_ref_persons holders)
+            SELECT r.tok_household, r.person_id, pf.household_id, pf.age
+            FROM refs r JOIN {PERSON_FACTS} pf USING (person_id)
+            WHERE r.tok_household IN (SELECT tok_household FROM refs GROUP BY tok_household
+                                      HAVING count(*) BETWEEN 2 AND ?)
+        ),
+        ref_pairs AS MATERIALIZED (  -- one hash join on the ref; the rest filters its pairs
+            SELECT mine.person_id AS member, other.person_id, other.household_id
+            FROM holders mine JOIN holders other ON other.tok_household = mine.tok_household
+            WHERE other.household_id <> mine.household_id AND coalesce(other.age >= ?, true)
         ),
         non_residents AS (
-            SELECT DISTINCT r.family_id, other.person_id, pf.household_id, false AS resident
-            FROM residents r
-            JOIN refs mine ON mine.person_id = r.person_id
-            JOIN usable_refs USING (tok_household)
-            JOIN refs other ON other.tok_household = mine.tok_household AND other.person_id <> r.person_id
-            JOIN {PERSON_FACTS} pf ON pf.person_id = other.person_id
-            WHERE pf.household_id <> r.household_id AND coalesce(pf.age >= ?, true)
+            SELECT DISTINCT r.family_id, p.person_id, p.household_id, false AS resident
+            FROM ref_pairs p JOIN residents r ON r.person_id = p.member
         ),
         members AS (
             SELECT * FROM residents
@@ -158,13 +161,10 @@ def form_families(con: duckdb.DuckDBPyConnection, family: FamilyDefinition,
         ORDER BY m.family_id NULLS LAST, m.resident DESC, m.person_id
     """, [family.non_resident_link_sources, family.max_ref_persons, family.adult_age, family.adult_age])
     row = con.execute(f"""
-        SELECT (SELECT count(*) FROM {PERSON_FACTS}),
-               count(DISTINCT family_id), count(family_id),
-               count(*) FILTER (WHERE NOT resident),
-               (SELECT count(*) FROM {FAMILIES} f JOIN {PERSON_FACTS} USING (person_id)
-                WHERE f.resident AND dependent_child),
-               (SELECT count(*) FROM (SELECT family_id FROM {FAMILIES} f JOIN {PERSON_FACTS} USING (person_id)
-                                      WHERE f.resident GROUP BY family_id HAVING NOT bool_or(dependent_child)))
-        FROM {FAMILIES}
+        SELECT count(DISTINCT f.person_id), count(DISTINCT f.family_id), count(f.family_id),
+               count(*) FILTER (WHERE NOT f.resident),
+               count(*) FILTER (WHERE f.resident AND pf.dependent_child),
+               count(DISTINCT f.family_id) - count(DISTINCT f.family_id) FILTER (WHERE f.resident AND pf.dependent_child)
+        FROM {FAMILIES} f JOIN {PERSON_FACTS} pf USING (person_id)
     """).fetchone()
     return FamilySummary(*row)
