@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-import duckdb
-
+from familylink import database
 from familylink.core.dates import add_quarters
 from familylink.core.errors import ExtractError, OutputExistsError, Problem
 from familylink.core.fingerprint import file_sha256, write_json
+from familylink.core.resources import memory_budget
 from familylink.refresh import StoreFacts, after_scoring, import_register, save_model, saved_model
 from familylink.store import (
     RunMeta,
@@ -159,7 +159,7 @@ def run_demo(out_dir: Path, agreements: AgreementSet, *, people: int = 20_000, s
 def write_demo_register(run_dir: Path, path: Path, attached_on: dt.date, families: int = 25) -> Path:
     """A council's attachment register for the demo: the run's ``families`` eligible families
     with the most headlines, every member record listed, attached on ``attached_on``."""
-    con = duckdb.connect(str(run_dir / "run.duckdb"), read_only=True)
+    con = database.connect(run_dir / "run.duckdb", read_only=True)
     try:
         rows = con.execute("""
             WITH chosen AS (SELECT family_id, locality FROM candidates WHERE eligible
@@ -248,14 +248,17 @@ def run_chain(extracts: Path, run_dir: Path, reference_date: dt.date, *, config:
     work = _partial_dir(run_dir)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    budget = memory_budget()
+    stages = StageTracker(progress)
     try:
         if kind == "refresh" and model_file is None and not retrain and previous is not None:
             model_file = saved_model(store, previous, work / "previous-model.json")
         started = time.perf_counter()
         facts: list[StoreFacts] = []
-        con = duckdb.connect(str(work / "run.duckdb"))
+        con = database.connect(work / "run.duckdb", budget=budget)
         try:
-            linked = link_persons(Path(extracts), work, config.linkage, con, model_file=model_file, progress=progress)
+            linked = link_persons(Path(extracts), work, config.linkage, con, model_file=model_file, progress=stages)
+            stages.now("identify: families")
             if store:
                 apply_person_ids(con, store)
                 write_persons_csv(con, work / "persons.csv")
@@ -267,9 +270,11 @@ def run_chain(extracts: Path, run_dir: Path, reference_date: dt.date, *, config:
                          "after_scoring": lambda c: facts.append(
                              after_scoring(c, store, previous, reference_date, config.outcomes))}
             found = identify(con, work, config.framework, config.identification, config.localities, reference_date,
-                             meta={"key fingerprint": linked.key_fingerprint}, progress=progress, **hooks)
+                             meta={"key fingerprint": linked.key_fingerprint}, progress=stages, **hooks)
+            stages.now("record")
             seconds = {"link": link_seconds, "identify": round(time.perf_counter() - started - link_seconds, 2)}
-            manifest = run_manifest(Path(extracts), work, reference_date, config, linked, found, seconds)
+            manifest = run_manifest(Path(extracts), work, reference_date, config, linked, found, seconds,
+                                    resources=budget.manifest())
             record = None
             if store:
                 model_key = save_model(store, work / "model.json")
@@ -288,11 +293,40 @@ def run_chain(extracts: Path, run_dir: Path, reference_date: dt.date, *, config:
         if run_dir.exists():
             run_dir.rmdir()
         work.rename(run_dir)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(work, ignore_errors=True)
+        if isinstance(error, Exception) and database.out_of_memory(error):
+            raise database.memory_error(stages.name(), budget) from error
         raise
     return ChainSummary(run_dir, reference_date, linked, found, run_dir / MANIFEST_FILE, seconds,
                         record.run_id if record else None, facts[0] if facts else None)
+
+
+class StageTracker:
+    """Passes progress reports on and remembers which stage of a run is under way, so that
+    running out of memory can be reported against it."""
+
+    #: the steps ``matching.link`` reports as ``linking`` 0..5, and ``identification.identify``
+    #: as ``identify`` 1..4 (each report marks the end of a step)
+    LINK_STEPS = ("load", "train", "predict", "cluster", "households")
+    IDENTIFY_STEPS = ("families", "scoring", "workbook", "report")
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress, self.current = progress, "link: load"
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage == "linking":
+            self.current = f"link: {self.LINK_STEPS[min(done, len(self.LINK_STEPS) - 1)]}"
+        elif stage == "identify":
+            self.current = f"identify: {self.IDENTIFY_STEPS[min(done, len(self.IDENTIFY_STEPS) - 1)]}"
+        if self.progress:
+            self.progress(stage, done, total)
+
+    def now(self, name: str) -> None:
+        self.current = name
+
+    def name(self) -> str:
+        return self.current
 
 
 def check_new_run_dir(run_dir: Path) -> None:
@@ -327,9 +361,10 @@ def _version(package: str) -> str:
 
 
 def run_manifest(extracts: Path, run_dir: Path, reference_date: dt.date, config: ChainConfig,
-                 linked: LinkSummary, found: IdentifySummary, seconds: dict[str, float]) -> dict:
+                 linked: LinkSummary, found: IdentifySummary, seconds: dict[str, float], *,
+                 resources: dict | None = None) -> dict:
     """What went in, with which settings and software, what came out, and how long it took.
-    Deterministic apart from ``timings_seconds``."""
+    Deterministic apart from ``timings_seconds`` (and ``resources``, the machine's memory budget)."""
     inputs = [{"file": e.path.name, "source": e.source, "extract_date": e.manifest.get("extract_date"),
                "agreement_fingerprint": e.manifest.get("agreement", {}).get("fingerprint"),
                "rows": e.manifest["counts"]["accepted"], "records": e.manifest["counts"]["records"],
@@ -362,5 +397,6 @@ def run_manifest(extracts: Path, run_dir: Path, reference_date: dt.date, config:
             "families_by_headline_count": {str(k): v for k, v in scores.by_headline_count.items()},
         },
         "outputs_sha256": outputs,
+        "resources": resources or memory_budget().manifest(),
         "timings_seconds": {**seconds, "link_steps": linked.seconds, "identify_steps": found.seconds},
     }

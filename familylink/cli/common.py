@@ -39,6 +39,10 @@ def handle_errors(command: Callable) -> Callable:
 
 
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="Show no progress bars.")
+memory_limit_option = click.option(
+    "--memory-limit", default=None, metavar="SIZE",
+    help="Memory DuckDB may use, e.g. 8GB or 60% [default: $FAMILYLINK_MEMORY_LIMIT, else half the machine's]. "
+         "Beyond it a stage spills to disk or stops with one sentence.")
 store_option = click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
                             default=Path("familylink.duckdb"), show_default=True,
                             help="The run store (a DuckDB file): runs, stable ids, attachments.")

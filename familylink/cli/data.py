@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from familylink.cli.common import DATE, console, handle_errors, progress_bars, quiet_option
+from familylink.cli.common import (
+    DATE,
+    console,
+    handle_errors,
+    memory_limit_option,
+    progress_bars,
+    quiet_option,
+)
 from familylink.cli.hub import print_chain_summary
 from familylink.core.dates import previous_quarter_end
 from familylink.pipeline import run_demo
@@ -52,10 +59,14 @@ def synth(people, seed, reference_date, out_dir, quiet) -> None:
               help="How many people live in the synthetic county.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed for the county.")
 @reference_date_option
+@memory_limit_option
 @quiet_option
 @handle_errors
-def demo(out_dir, people, seed, reference_date, quiet) -> None:
+def demo(out_dir, people, seed, reference_date, memory_limit, quiet) -> None:
     """Two quarters on an embedded synthetic county: synth, keygen, seal, run, attach, refresh."""
+    from familylink.core.resources import use_memory_limit
+
+    use_memory_limit(memory_limit)
     agreements = load_agreements(default_agreements_dir())
     reference_date = reference_date or previous_quarter_end()
     with progress_bars(quiet) as progress:

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import click
-import duckdb
 from rich.table import Table
 
+from familylink import database
 from familylink.cli.common import (
     DATE,
     console,
     handle_errors,
+    memory_limit_option,
     progress_bars,
     quiet_option,
     store_option,
 )
 from familylink.core.dates import previous_quarter_end
 from familylink.core.errors import OutputExistsError, Problem
-from familylink.pipeline import ChainConfig, ChainSummary, check_new_run_dir, run_chain
-from familylink.store import RunStore
+from familylink.core.resources import use_memory_limit
+from familylink.pipeline import (
+    ChainConfig,
+    ChainSummary,
+    StageTracker,
+    check_new_run_dir,
+    run_chain,
+)
+from familylink.store import RunStore, runs
 from matching.link import link_persons
 from matching.settings import load_linkage_settings
 
@@ -33,9 +42,10 @@ from matching.settings import load_linkage_settings
               help="Reuse a trained model.json (quarterly runs) instead of training.")
 @click.option("--linkage", "linkage_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Linkage settings YAML [default: config/linkage/default.yaml].")
+@memory_limit_option
 @quiet_option
 @handle_errors
-def link(extracts_dir, run_dir, model_file, linkage_file, quiet) -> None:
+def link(extracts_dir, run_dir, model_file, linkage_file, memory_limit, quiet) -> None:
     """Link the records of every sealed extract into persons and households.
 
     Persons: Splink 5 (Fellegi-Sunter, unsupervised) over tokens and Bloom filters, with
@@ -43,16 +53,32 @@ def link(extracts_dir, run_dir, model_file, linkage_file, quiet) -> None:
     with communal addresses (hostels, HMOs) detected and reported.
     """
     settings = load_linkage_settings(linkage_file)
+    budget = use_memory_limit(memory_limit)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise OutputExistsError(f"{run_dir} already exists and is not empty",
                                 [Problem(str(run_dir), "exists", "choose a new --out for every run")])
+    made = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(run_dir / "run.duckdb"))
     try:
-        with progress_bars(quiet) as progress:
-            summary = link_persons(extracts_dir, run_dir, settings, con, model_file=model_file, progress=progress)
-    finally:
-        con.close()
+        con = database.connect(run_dir / "run.duckdb", budget=budget)
+        try:
+            with progress_bars(quiet) as progress:
+                stages = StageTracker(progress)
+                with database.memory_guard(stages.name, budget):
+                    summary = link_persons(extracts_dir, run_dir, settings, con, model_file=model_file,
+                                           progress=stages)
+        finally:
+            con.close()
+    except BaseException:  # the run directory is written in full or left as it was
+        if made:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            for child in run_dir.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        raise
     table = Table(title=f"Persons linked in {run_dir}", show_header=False, title_justify="left")
     table.add_row("records (source, record_id)", f"{summary.records:,}")
     table.add_row("persons", f"{summary.persons:,}")
@@ -91,6 +117,7 @@ def chain_options(command):
                      default=None, help="Identification settings YAML [default: config/identification.yaml]."),
         click.option("--localities", "localities_file", type=click.Path(dir_okay=False, path_type=Path),
                      default=None, help="Localities YAML [default: config/localities.yaml]."),
+        memory_limit_option,
         quiet_option,
     ]
     for option in reversed(options):
@@ -99,15 +126,23 @@ def chain_options(command):
 
 
 def _chain(kind, extracts_dir, reference_date, framework, run_dir, store_path, operator, linkage_file,
-           identification_file, localities_file, quiet, model_file=None, retrain=False) -> None:
+           identification_file, localities_file, memory_limit, quiet, model_file=None, retrain=False) -> None:
+    use_memory_limit(memory_limit)
     config = ChainConfig.load(linkage_file=linkage_file, framework=framework,
                               identification_file=identification_file, localities_file=localities_file)
     reference_date = reference_date or previous_quarter_end()
     check_new_run_dir(run_dir)  # before the store is created or opened
+    new_store = not Path(store_path).exists()
     store = RunStore(store_path)
-    with progress_bars(quiet) as progress:
-        summary = run_chain(extracts_dir, run_dir, reference_date, config=config, model_file=model_file,
-                            progress=progress, store=store, kind=kind, retrain=retrain, operator=operator or "")
+    try:
+        with progress_bars(quiet) as progress:
+            summary = run_chain(extracts_dir, run_dir, reference_date, config=config, model_file=model_file,
+                                progress=progress, store=store, kind=kind, retrain=retrain, operator=operator or "")
+    except BaseException:
+        if new_store and not runs(store):  # a store this failed run created holds nothing: remove it
+            for path in (store.file, store.file.with_name(store.file.name + ".wal")):
+                path.unlink(missing_ok=True)
+        raise
     print_chain_summary(summary, store_path)
 
 
@@ -117,7 +152,7 @@ def _chain(kind, extracts_dir, reference_date, framework, run_dir, store_path, o
               help="Reuse a trained linkage model.json instead of training.")
 @handle_errors
 def run(extracts_dir, reference_date, framework, run_dir, store_path, operator, linkage_file, identification_file,
-        localities_file, quiet, model_file) -> None:
+        localities_file, memory_limit, quiet, model_file) -> None:
     """Link the sealed extracts and identify eligible families: the candidate list.
 
     Writes persons.csv, households.csv, families.csv, candidates.csv, candidates.xlsx,
@@ -125,7 +160,7 @@ def run(extracts_dir, reference_date, framework, run_dir, store_path, operator, 
     in the run store (stable ids carried over from its latest run).
     """
     _chain("run", extracts_dir, reference_date, framework, run_dir, store_path, operator, linkage_file,
-           identification_file, localities_file, quiet, model_file=model_file)
+           identification_file, localities_file, memory_limit, quiet, model_file=model_file)
 
 
 @click.command()
@@ -133,7 +168,7 @@ def run(extracts_dir, reference_date, framework, run_dir, store_path, operator, 
 @click.option("--retrain", is_flag=True, help="Train a new linkage model instead of reusing the latest run's.")
 @handle_errors
 def refresh(extracts_dir, reference_date, framework, run_dir, store_path, operator, linkage_file,
-            identification_file, localities_file, quiet, retrain) -> None:
+            identification_file, localities_file, memory_limit, quiet, retrain) -> None:
     """The quarterly refresh: run again on new extracts, against the store's latest run.
 
     Reuses the latest run's linkage model (unless --retrain), keeps person and family ids,
@@ -142,7 +177,7 @@ def refresh(extracts_dir, reference_date, framework, run_dir, store_path, operat
     families, outcomes.csv.
     """
     _chain("refresh", extracts_dir, reference_date, framework, run_dir, store_path, operator, linkage_file,
-           identification_file, localities_file, quiet, retrain=retrain)
+           identification_file, localities_file, memory_limit, quiet, retrain=retrain)
 
 
 def print_chain_summary(summary: ChainSummary, store_path: Path | None = None) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from familylink import database
 from familylink.core.errors import Problem, StoreError
 
 DEFAULT_STORE_PATH = Path("familylink.duckdb")
@@ -221,7 +222,7 @@ class RunStore:
         """An open connection to the store file, closed on exit. Read-write unless asked."""
         read_only = self.read_only if read_only is None else read_only
         try:
-            con = duckdb.connect(str(self.file), read_only=read_only)
+            con = database.connect(self.file, read_only=read_only)
         except (duckdb.IOException, duckdb.BinderException, duckdb.ConnectionException) as error:
             raise _open_error(self.path, error) from error
         try:

@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 
+from familylink import database
 from familylink.core.errors import Problem
 from familylink.core.fingerprint import fingerprint
 from familylink.core.tables import (
@@ -199,7 +200,7 @@ def _open_run(run: duckdb.DuckDBPyConnection | str | Path) -> tuple[duckdb.DuckD
     if not path.is_file():
         raise StoreError(f"{path}: no run database there",
                          [Problem(str(path), "file not found", f"pass a run directory holding {RUN_DATABASE}")])
-    con = duckdb.connect()
+    con = database.connect()
     try:
         con.execute(f"ATTACH {sql_path(path.resolve())} AS run (READ_ONLY)")
         con.execute("USE run")
