@@ -18,6 +18,7 @@ from familylink.cli.common import (
 from familylink.cli.hub import print_chain_summary
 from familylink.core.dates import previous_quarter_end
 from familylink.pipeline import run_demo
+from familylink.synth.shape import SHAPES, county_shape
 from protocols.agreements import default_agreements_dir, load_agreements
 
 reference_date_option = click.option(
@@ -31,15 +32,21 @@ reference_date_option = click.option(
 @reference_date_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for raw/ (one CSV per source) and truth/.")
+@click.option("--shape", type=click.Choice(list(SHAPES)), default="default", show_default=True,
+              help="Bend the county towards a hard case: many non-resident parents, large communal addresses, "
+                   "big households, many shared claim references, or a source missing (health).")
+@click.option("--missing-source", "missing_sources", multiple=True, metavar="SOURCE",
+              help="Do not write this source's extract (repeatable).")
 @quiet_option
 @handle_errors
-def synth(people, seed, reference_date, out_dir, quiet) -> None:
+def synth(people, seed, reference_date, out_dir, shape, missing_sources, quiet) -> None:
     """Generate a synthetic county: raw extracts for all seven sources, plus the truth."""
     from familylink.synth import generate_county
 
     reference_date = reference_date or previous_quarter_end()
+    county = county_shape(shape, tuple(missing_sources))
     with progress_bars(quiet) as progress:
-        summary = generate_county(people, seed, reference_date, out_dir, progress=progress)
+        summary = generate_county(people, seed, reference_date, out_dir, progress=progress, shape=county)
     table = Table(title=f"Synthetic county in {out_dir}", title_justify="left")
     table.add_column("source")
     table.add_column("records", justify="right")

@@ -16,6 +16,7 @@ from familylink.synth.events import ProviderView, World
 from familylink.synth.population import Population, build_population
 from familylink.synth.records import Extract, build_extract
 from familylink.synth.settings import CorruptionSettings, SynthError, SynthSummary, stage_rng
+from familylink.synth.shape import CountyShape, county_shape, reshape_views
 from familylink.synth.truth_rules import HEADLINES, evaluate_truth_dir
 from familylink.synth.writer import (
     TRUTH_README,
@@ -94,8 +95,14 @@ def generate_county(
     out_dir: Path,
     corruption: CorruptionSettings | None = None,
     progress: Progress | None = None,
+    shape: CountyShape | str | None = None,
 ) -> SynthSummary:
     """Generate a synthetic county of ``people`` people and write its extracts and truth.
+
+    ``shape`` (a ``familylink.synth.shape.CountyShape`` or the name of one in ``SHAPES``)
+    bends the county towards a hard case: many non-resident parents, large communal
+    addresses, big households, many shared references, a source missing. The default shape
+    gives the same bytes as no shape.
 
     Writes ``out_dir/raw/<source>.csv`` for every source and ``out_dir/truth/`` (records,
     persons, events, eligible, README.txt). The same arguments always give byte-identical
@@ -104,7 +111,7 @@ def generate_county(
     writing each raw file) and ``truth`` (0..4). Raises ``SynthError`` for bad arguments and
     ``OutputExistsError`` when ``out_dir/raw`` or ``out_dir/truth`` exists and is not empty.
     """
-    return _generate(people, seed, reference_date, out_dir, corruption, progress)[0]
+    return _generate(people, seed, reference_date, out_dir, corruption, progress, shape=shape)[0]
 
 
 @dataclass
@@ -125,12 +132,14 @@ def _generate(
     corruption: CorruptionSettings | None = None,
     progress: Progress | None = None,
     keep: bool = False,
+    shape: CountyShape | str | None = None,
 ) -> tuple[SynthSummary, County | None]:
     """``generate_county``; with ``keep``, also the county in memory (extract rows kept)."""
     if isinstance(reference_date, dt.datetime):
         reference_date = reference_date.date()
     out_dir = Path(out_dir)
     _check_arguments(people, seed, reference_date, out_dir)
+    shape = county_shape(shape)
     settings = corruption or CorruptionSettings()
     report = progress or (lambda stage, done, total: None)
     started = time.perf_counter()
@@ -144,14 +153,17 @@ def _generate(
 
     clock = time.perf_counter()
     report("population", 0, 1)
-    population = build_population(stage_rng(seed, "population"), people, reference_date)
+    population = build_population(stage_rng(seed, "population"), people, reference_date, shape,
+                                  stage_rng(seed, "shape:population"))
     report("population", 1, 1)
     clock = lap("population", clock)
 
     world = World(ref, population)
     report("events", 0, len(SOURCES))
     by_source = provider_views(seed, "events", world, report)
-    views = [by_source[s] for s in SOURCES]
+    if not shape.is_default:
+        by_source = reshape_views(shape, stage_rng(seed, "shape:views"), by_source, population.persons)
+    views = [by_source[s] for s in SOURCES if s not in shape.missing_sources]
     clock = lap("events", clock)
 
     raw_dir, truth_dir = out_dir / "raw", out_dir / "truth"

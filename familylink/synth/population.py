@@ -15,6 +15,7 @@ from familylink.synth import households as hh
 from familylink.synth import identifiers, names, tables
 from familylink.synth.dates import NAT, age_years, day, ymd
 from familylink.synth.places import build_dwellings
+from familylink.synth.shape import CountyShape, enlarge, kind_weights
 from familylink.synth.text import zero_padded
 
 #: Probability that a household moved house in the two years before the reference date.
@@ -65,7 +66,7 @@ def _community_options() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def _sample_households(
-    rng: np.random.Generator, people: int
+    rng: np.random.Generator, people: int, shape: CountyShape, shape_rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, hh.Shapes]:
     """District row, community and shape of enough households for ``people`` people."""
     districts = tables.postcode_districts()
@@ -79,10 +80,10 @@ def _sample_households(
         kind = np.empty(guess, dtype=np.int64)
         multigen = hh.kind_index("multigenerational")
         for comm, index in sorted(pd.Series(community).groupby(community).indices.items()):
-            kw = hh.KIND_WEIGHTS.copy()
+            kw = kind_weights(shape, hh.KIND_WEIGHTS).copy()
             kw[multigen] *= customs.at[comm, "multigenerational_weight"]
             kind[index] = rng.choice(len(hh.KINDS), size=len(index), p=kw / kw.sum())
-        shapes = hh.sample_shapes(rng, kind)
+        shapes = enlarge(shape, shape_rng, hh.sample_shapes(rng, kind))
         if shapes.size.sum() >= people:
             shapes = hh.trim_to(shapes, people)
             count = shapes.kind.size
@@ -91,12 +92,14 @@ def _sample_households(
 
 
 def _communal_groups(
-    rng: np.random.Generator, row: np.ndarray, communal: np.ndarray
+    rng: np.random.Generator, row: np.ndarray, communal: np.ndarray, sizes: tuple[int, int] = (3, 15)
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Group communal households of each district row into establishments of 3-15 households.
+    """Group communal households of each district row into establishments of ``sizes``
+    (3-15 by default) households.
 
     Returns (establishment number within its row, or -1; establishments per row).
     """
+    low, high = sizes
     establishment = np.full(row.size, -1)
     per_row = np.zeros(len(tables.postcode_districts()), dtype=np.int64)
     for r in range(per_row.size):
@@ -104,7 +107,7 @@ def _communal_groups(
         if members.size == 0:
             continue
         members = rng.permutation(members)
-        sizes = rng.integers(3, 16, size=members.size // 3 + 1)
+        sizes = rng.integers(low, high + 1, size=members.size // low + 1)
         starts = np.concatenate([[0], np.cumsum(sizes)])
         group = np.searchsorted(starts, np.arange(members.size), side="right") - 1
         establishment[members] = group
@@ -113,7 +116,8 @@ def _communal_groups(
 
 
 def _place_households(
-    rng: np.random.Generator, row: np.ndarray, kind_names: np.ndarray, ref: np.datetime64
+    rng: np.random.Generator, row: np.ndarray, kind_names: np.ndarray, ref: np.datetime64,
+    communal_sizes: tuple[int, int] = (3, 15),
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     """Build the dwellings and put each household in one; pick movers and their old homes.
 
@@ -125,7 +129,7 @@ def _place_households(
     for name in ("communal_single", "temporary_accommodation_family"):
         rate = np.where(kind_names == name, MOVE_RATE[name], rate)
     moved = rng.random(row.size) < rate
-    establishment, communal_per_row = _communal_groups(rng, row, communal)
+    establishment, communal_per_row = _communal_groups(rng, row, communal, communal_sizes)
     rows = len(tables.postcode_districts())
     normal = np.bincount(row[~communal], minlength=rows)
     movers = np.bincount(row[moved], minlength=rows)
@@ -153,12 +157,18 @@ def _place_households(
     return dwellings, current, previous, move_date.astype("datetime64[D]")
 
 
-def build_population(rng: np.random.Generator, people: int, reference_date: dt.date) -> Population:
+def build_population(rng: np.random.Generator, people: int, reference_date: dt.date,
+                     shape: CountyShape | None = None, shape_rng: np.random.Generator | None = None) -> Population:
+    """The true population; ``shape`` (``familylink.synth.shape``) bends it, drawing from
+    ``shape_rng`` (the default shape draws nothing)."""
     ref = day(reference_date)
-    row, community, shapes = _sample_households(rng, people)
+    shape = shape or CountyShape()
+    shape_rng = shape_rng or np.random.default_rng(0)
+    row, community, shapes = _sample_households(rng, people, shape, shape_rng)
     n_hh = row.size
     kind_names = np.array(hh.KINDS, dtype=object)[shapes.kind]
-    dwellings, current, previous, move_date = _place_households(rng, row, kind_names, ref)
+    dwellings, current, previous, move_date = _place_households(rng, row, kind_names, ref,
+                                                                shape.communal_households)
     members = hh.sample_members(rng, shapes)
 
     locality = tables.postcode_districts()["locality"].to_numpy(dtype=object)[row]
