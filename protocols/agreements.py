@@ -94,6 +94,12 @@ class EncodingSettings(_Document):
         missing = {"given_name", "family_name", "address"} - set(bloom)
         if missing:
             raise ValueError(f"missing Bloom filter settings for {', '.join(sorted(missing))}")
+        given, family = bloom["given_name"], bloom["family_name"]
+        if (given.bits, given.hashes) != (family.bits, family.hashes):
+            raise ValueError(
+                f"encoding.bloom.family_name ({family.bits} bits, {family.hashes} hashes) must equal "
+                f"encoding.bloom.given_name ({given.bits} bits, {given.hashes} hashes): both name filters "
+                "share one key so that a given name can be compared with a family name")
         return bloom
 
 
@@ -135,7 +141,10 @@ class Agreement(_Document):
     criminal_offence_detail: str | None = Field(None, description="which criminal-offence data, if any")
     fields: dict[str, NonEmpty] = Field(description="identity field -> why it is needed")
     vocabulary: Vocabulary = Vocabulary()
-    date_format: NonEmpty = "YYYY-MM-DD"
+    date_format: NonEmpty = Field("YYYY-MM-DD", description="the usual date format of the extract: a column "
+                                  "whose values clearly are in another format is detected")
+    date_formats: dict[Literal["date_of_birth", "event_date", "end_date"], NonEmpty] = Field(
+        {}, description="a binding format per date column, e.g. {date_of_birth: DD/MM/YYYY}")
     date_precision: Literal["day", "month"] = "day"
     retention: Retention
 
@@ -162,6 +171,13 @@ class Agreement(_Document):
     def _date_format(cls, pattern: str) -> str:
         compile_date_format(pattern)
         return pattern
+
+    @field_validator("date_formats")
+    @classmethod
+    def _date_formats(cls, patterns: dict[str, str]) -> dict[str, str]:
+        for pattern in patterns.values():
+            compile_date_format(pattern)
+        return patterns
 
     @model_validator(mode="after")
     def _consistent(self) -> Agreement:
@@ -209,7 +225,14 @@ class Agreement(_Document):
 
     @cached_property
     def fingerprint(self) -> str:
-        return fingerprint(self.model_dump(mode="json", by_alias=True))
+        document = self.model_dump(mode="json", by_alias=True)
+        if not document["date_formats"]:  # agreements from before per-column formats keep their fingerprint
+            del document["date_formats"]
+        return fingerprint(document)
+
+    def date_format_of(self, column: str) -> str:
+        """The format the agreement gives a date column (its own, or the usual one)."""
+        return self.date_formats.get(column, self.date_format)
 
     def shares(self, field: str) -> bool:
         return field in self.fields

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +35,7 @@ class ProcessorSpec:
     agreement: Agreement
     partnership: Partnership
     extract_date: dt.date
-    date_format: str
+    date_format: str | Mapping[str, str]  # one for every date column, or one per column
     secret: bytes | None = field(default=None, repr=False)  # None: validate only
 
 

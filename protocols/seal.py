@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import os
 import tempfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,24 +26,23 @@ from familylink.core.contract import (
     SEALED_COLUMNS,
     SEALED_DATA_MEMBER,
     SEALED_FORMAT,
-    SEALED_MANIFEST_MEMBER,
 )
 from familylink.core.errors import ExtractError, OutputExistsError, Problem
 from familylink.core.fingerprint import canonical_json
 from protocols.agreements import AgreementSet
 from protocols.chunk_pool import ProcessorSpec, process_chunks
+from protocols.dateformats import DateFormatOptions, declared_formats, resolve_date_formats
 from protocols.encoding import sealed_schema
 from protocols.keys import PartnershipKey
-from protocols.normalise import compile_date_format
-from protocols.rawfile import RawExtract, where
-from protocols.tally import ExtractTally
+from protocols.rawfile import RawExtract, delimiter_option, where
+from protocols.sealed import write_container
+from protocols.tally import DEFAULT_QUARANTINE_WARNING_SHARE, ExtractTally
 from protocols.validation import RowIssue
 
 Progress = Callable[[str, int, int], None]
 MAX_BLOCK_ROWS = 25_000
 MIN_BLOCK_ROWS = 5_000
 PARALLEL_FROM_ROWS = 60_000
-_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass
@@ -54,7 +52,10 @@ class ExtractReport:
     path: Path
     source: str
     extract_date: dt.date
-    date_format: str
+    date_formats: dict[str, str] = field(default_factory=dict)  # date column -> the format read
+    date_notes: list[str] = field(default_factory=list)  # formats detected, one sentence each
+    dropped_columns: list[str] = field(default_factory=list)  # --drop-unshared: names only
+    quarantine_warning: str | None = None  # more than the warning share of rows quarantined
     rows_in: int = 0
     accepted: int = 0
     quarantined: int = 0
@@ -81,14 +82,6 @@ class ExtractReport:
 def file_date(path: Path) -> dt.date:
     """The extract date a file implies when none is given: its modification date."""
     return dt.date.fromtimestamp(path.stat().st_mtime)
-
-
-def _count_lines(path: Path) -> int:
-    lines = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 22):
-            lines += block.count(b"\n")
-    return max(lines - 1, 1)
 
 
 def _sidecar(path: Path, suffix: str) -> Path:
@@ -158,23 +151,38 @@ def default_workers(rows: int) -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _run(path: Path, source: str, agreements: AgreementSet, date_format: str | None,
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a raw extract: date formats (``--date-format``), ``--delimiter``,
+    ``--sheet``, ``--drop-unshared``, and the quarantined share above which to warn."""
+
+    date_format: str | tuple[str, ...] | dict[str, str] | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    drop_unshared: bool = False
+    warn_quarantined: float = DEFAULT_QUARANTINE_WARNING_SHARE
+
+
+def _run(path: Path, source: str, agreements: AgreementSet, options: ReadOptions,
          extract_date: dt.date | None, key: PartnershipKey | None, on_table, progress: Progress | None,
          chunk_rows: int | None, workers: int | None) -> ExtractReport:
     path = Path(path)
     agreement = agreements[source]
-    raw = RawExtract(path, agreement)
+    date_options = DateFormatOptions.parse(options.date_format)
+    render = {c: f for c, (f, _) in declared_formats(agreement, date_options).items()}
+    raw = RawExtract(path, agreement, delimiter=delimiter_option(options.delimiter), sheet=options.sheet,
+                     drop_unshared=options.drop_unshared,
+                     date_render={**{c: agreement.date_format for c in ("date_of_birth", "event_date", "end_date")},
+                                  **render})
     extract_date = extract_date or file_date(path)
-    date_format = date_format or agreement.date_format
-    try:
-        compile_date_format(date_format)
-    except ValueError as error:
-        raise ExtractError(f"--date-format: {error}") from None
-    report = ExtractReport(path, source, extract_date, date_format)
-    total = _count_lines(path)
-    spec = ProcessorSpec(path, tuple(raw.header), agreement, agreements.partnership, extract_date, date_format,
+    if not 0 <= options.warn_quarantined <= 1:
+        raise ExtractError(f"the quarantine warning share {options.warn_quarantined} is not between 0 and 1")
+    dates = resolve_date_formats(raw, agreement, date_options)
+    report = ExtractReport(path, source, extract_date, dict(dates.formats), list(dates.notes), list(raw.dropped))
+    total = raw.approximate_rows()
+    spec = ProcessorSpec(path, tuple(raw.header), agreement, agreements.partnership, extract_date, dates.formats,
                          key.secret if key is not None else None)
-    tally = ExtractTally(path, agreement, date_format)
+    tally = ExtractTally(path, agreement, dates.formats)
     sidecars = _Sidecars(path, raw.header)
     try:
         blocks = raw.blocks(chunk_rows or block_rows(total))
@@ -197,6 +205,7 @@ def _run(path: Path, source: str, agreements: AgreementSet, date_format: str | N
                 [Problem(path.name, "no rows", "export the extract again; an empty extract cannot be sealed")],
             )
         tally.check_whole_file()
+        tally.check_some_accepted(report.issues)
     except BaseException:
         sidecars.abort()
         raise
@@ -208,23 +217,38 @@ def _run(path: Path, source: str, agreements: AgreementSet, date_format: str | N
     report.records = tally.records
     report.fields_blanked = dict(sorted(tally.blanked.items()))
     report.warnings = tally.warnings
+    report.quarantine_warning = tally.quarantine_warning(options.warn_quarantined)
     return report
 
 
 def validate_extract(path: str | Path, source: str, agreements: AgreementSet, *,
-                     date_format: str | None = None, extract_date: dt.date | None = None,
-                     progress: Progress | None = None, chunk_rows: int | None = None,
-                     workers: int | None = None) -> ExtractReport:
-    """Check a raw extract against its agreement; write quarantine and problems CSVs beside it."""
-    return _run(Path(path), source, agreements, date_format, extract_date, None, lambda table: None,
+                     date_format: str | tuple[str, ...] | dict[str, str] | None = None,
+                     extract_date: dt.date | None = None, progress: Progress | None = None,
+                     chunk_rows: int | None = None, workers: int | None = None,
+                     options: ReadOptions | None = None) -> ExtractReport:
+    """Check a raw extract against its agreement; write quarantine and problems CSVs beside it.
+
+    ``date_format``: one format for every date column, ``COLUMN=FORMAT`` strings, or a
+    mapping (see ``protocols.dateformats``); ``options`` the other reading options.
+    """
+    options = _options(options, date_format)
+    return _run(Path(path), source, agreements, options, extract_date, None, lambda table: None,
                 progress, chunk_rows, workers)
 
 
+def _options(options: ReadOptions | None, date_format) -> ReadOptions:
+    options = options or ReadOptions()
+    if date_format is not None:
+        options = ReadOptions(date_format, options.delimiter, options.sheet, options.drop_unshared,
+                              options.warn_quarantined)
+    return options
+
+
 def pseudonymise(path: str | Path, out: str | Path, source: str, key: PartnershipKey,
-                 agreements: AgreementSet, *, date_format: str | None = None,
+                 agreements: AgreementSet, *, date_format: str | tuple[str, ...] | dict[str, str] | None = None,
                  extract_date: dt.date | None = None, overwrite: bool = False,
                  progress: Progress | None = None, chunk_rows: int | None = None,
-                 workers: int | None = None) -> ExtractReport:
+                 workers: int | None = None, options: ReadOptions | None = None) -> ExtractReport:
     """Validate, normalise and encode a raw extract into ONE sealed file at ``out``.
 
     ``workers`` processes share the work (default: by file size); the output is the same
@@ -237,6 +261,7 @@ def pseudonymise(path: str | Path, out: str | Path, source: str, key: Partnershi
         raise OutputExistsError(f"{out} already exists", [Problem(str(out), "exists", "pass --force to replace it")])
     if out.resolve() == path.resolve():
         raise ExtractError(f"{out}: the sealed file cannot replace the raw extract")
+    created = missing_folders(out.parent)
     out.parent.mkdir(parents=True, exist_ok=True)
     extract_date = extract_date or file_date(path)
     schema = sealed_schema(agreements.partnership)
@@ -245,17 +270,38 @@ def pseudonymise(path: str | Path, out: str | Path, source: str, key: Partnershi
     data_path = Path(data_name)
     writer = pq.ParquetWriter(data_path, schema, compression="zstd")
     try:
-        report = _run(path, source, agreements, date_format, extract_date, key, writer.write_table,
-                      progress, chunk_rows, workers)
+        report = _run(path, source, agreements, _options(options, date_format), extract_date, key,
+                      writer.write_table, progress, chunk_rows, workers)
         writer.close()
         report.manifest = _manifest(report, agreements, key, data_path)
         _write_container(out, data_path, report.manifest)
         report.sealed_path = out
+        created = []
         return report
     finally:
         if writer.is_open:
             writer.close()
         data_path.unlink(missing_ok=True)
+        remove_empty_folders(created)
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """The folders ``mkdir(parents=True)`` would create for ``folder``, deepest first."""
+    missing = []
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove folders a failed command created (deepest first), if they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _manifest(report: ExtractReport, agreements: AgreementSet, key: PartnershipKey, data_path: Path) -> dict:
@@ -285,6 +331,9 @@ def _manifest(report: ExtractReport, agreements: AgreementSet, key: PartnershipK
             "fields_blanked": report.fields_blanked,
             "warnings": report.warnings,
         },
+        "dates": {"formats": report.date_formats, "detected": [note.split(":", 1)[0] for note in report.date_notes]},
+        "dropped_columns": report.dropped_columns,
+        "quarantine_warning": report.quarantine_warning,
         "columns": list(SEALED_COLUMNS),
         "content": {"member": SEALED_DATA_MEMBER, "sha256": digest, "bytes": data_path.stat().st_size},
         "tool": {"name": "familylink", "version": familylink.__version__},
@@ -296,13 +345,8 @@ def _write_container(out: Path, data_path: Path, manifest: dict) -> None:
     os.close(descriptor)
     temp = Path(temp_name)
     try:
-        with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_STORED) as archive:
-            info = zipfile.ZipInfo(SEALED_MANIFEST_MEMBER, date_time=_FIXED_ZIP_TIME)
-            archive.writestr(info, canonical_json(manifest) + b"\n")
-            info = zipfile.ZipInfo(SEALED_DATA_MEMBER, date_time=_FIXED_ZIP_TIME)
-            with archive.open(info, "w", force_zip64=True) as member, open(data_path, "rb") as data:
-                while block := data.read(1 << 20):
-                    member.write(block)
+        with open(temp, "wb") as handle, open(data_path, "rb") as data:
+            write_container(handle, canonical_json(manifest) + b"\n", iter(lambda: data.read(1 << 20), b""))
         os.replace(temp, out)
     finally:
         temp.unlink(missing_ok=True)

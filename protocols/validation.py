@@ -3,7 +3,8 @@
 - A *row-level* problem (no record_id, unknown indicator, unparseable event date, an event
   before the person's birth, ...) sends the row to quarantine with its reason.
 - A *field-level* problem (impossible date of birth, failed check digit, malformed
-  postcode, ...) blanks that field; the person still takes part in matching on the rest.
+  postcode, a detail code the agreement does not allow, ...) blanks that field; the person
+  and the event still take part on the rest.
 - A *warning* (conflicting identities under one record_id) is reported, nothing changes.
 - A *whole-file* problem (most dates in the wrong format, a file from another source) is
   decided over the whole file by ``protocols.tally``.
@@ -18,6 +19,7 @@ import datetime as dt
 import hashlib
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -106,11 +108,16 @@ class ChunkStats:
     date_failures: Counter = field(default_factory=Counter)
     indicator_values: int = 0
     unknown_indicators: Counter = field(default_factory=Counter)
-    failed_dates: list[str] = field(default_factory=list)  # a few, in memory only, to suggest a format
+    #: column -> a few failing values, in memory only, to suggest a format
+    failed_dates: dict[str, list[str]] = field(default_factory=dict)
+    #: (column, reason) -> rows quarantined for it, and the first such row
+    quarantine_reasons: Counter = field(default_factory=Counter)
+    first_rows: dict = field(default_factory=dict)
 
-    def failed_date(self, raw: str) -> None:
-        if len(self.failed_dates) < 50:
-            self.failed_dates.append(raw)
+    def failed_date(self, column: str, raw: str) -> None:
+        values = self.failed_dates.setdefault(column, [])
+        if len(values) < 50:
+            values.append(raw)
 
 
 @dataclass
@@ -160,12 +167,16 @@ class RowValidator:
     """Validates chunks of one raw extract. Holds caches only: any chunk can go to any process."""
 
     def __init__(self, path: Path, header: list[str], agreement: Agreement,
-                 extract_date: dt.date, date_format: str | None = None) -> None:
+                 extract_date: dt.date, date_format: str | Mapping[str, str] | None = None) -> None:
         self.path = path
         self.agreement = agreement
         self.extract_date = extract_date
-        self.date_format = date_format or agreement.date_format
-        compile_date_format(self.date_format)
+        #: column -> format: one for every column, one per column, or the agreement's
+        self.date_formats = {column: (date_format if isinstance(date_format, str) else
+                                      (date_format or {}).get(column)) or agreement.date_format_of(column)
+                             for column in ("date_of_birth", "event_date", "end_date")}
+        for pattern in set(self.date_formats.values()):
+            compile_date_format(pattern)
         self.header = header
         self.index = {name: i for i, name in enumerate(header)}
         self.indicators = agreement.indicators
@@ -176,8 +187,9 @@ class RowValidator:
         identity_indices = [i for i, c in enumerate(header) if c in IDENTITY_COLUMNS and c != "record_id"]
         self._raw_identity = _tuple_getter(identity_indices)
         self._identity_count = 0
-        parse = self._parse_date
-        self._date = _Cache(parse)
+        self._dates = {pattern: _Cache(lambda raw, pattern=pattern: parse_date(raw, pattern))
+                       for pattern in set(self.date_formats.values())}
+        self._date = {column: self._dates[pattern] for column, pattern in self.date_formats.items()}
         self._names = _Cache(name_parts)
         self._middle = _Cache(normalise_name)
         self._sex = _Cache(normalise_sex)
@@ -188,9 +200,6 @@ class RowValidator:
         self._ni = _Cache(normalise_ni_number)
         self._upn = _Cache(normalise_upn)
         self._household = _Cache(normalise_household_ref)
-
-    def _parse_date(self, raw: str) -> dt.date | None:
-        return parse_date(raw, self.date_format)
 
     def _get(self, record: list[str], column: str) -> str:
         i = self.index.get(column)
@@ -209,11 +218,15 @@ class RowValidator:
         def reject(row: int, record: list[str], column: str, reason: str) -> None:
             quarantined.append((row, record, column, reason))
             issues.append(RowIssue(row, column, "quarantined", reason))
+            stats.quarantine_reasons[(column, reason)] += 1
+            stats.first_rows.setdefault((column, reason), row)
 
-        for row, record in zip(chunk.row_numbers, chunk.rows, strict=True):
+        ragged = chunk.ragged or {}
+        for number, (row, record) in enumerate(zip(chunk.row_numbers, chunk.rows, strict=True)):
             stats.rows_in += 1
-            if len(record) != width:
-                reject(row, record, "", f"the row has {len(record)} values but the header has {width}")
+            if number in ragged or len(record) != width:
+                values, expected = ragged.get(number, (len(record), width))
+                reject(row, record, "", f"the row has {values} values but the header has {expected}")
                 continue
             record_id = record[record_id_at].strip()
             if not record_id:
@@ -273,12 +286,14 @@ class RowValidator:
             return reject(row, record, "event_date", "event_date is blank but an indicator is set")
         event_date = self._checked_date("event_date", event_raw)
         if event_date is _FAILED:
-            return reject(row, record, "event_date", f"not a valid date in the format {self.date_format}")
+            return reject(row, record, "event_date",
+                          f"not a valid date in the format {self.date_formats['event_date']}")
         end_date = None
         if end_raw:
             end_date = self._checked_date("end_date", end_raw)
             if end_date is _FAILED:
-                return reject(row, record, "end_date", f"not a valid date in the format {self.date_format}")
+                return reject(row, record, "end_date",
+                              f"not a valid date in the format {self.date_formats['end_date']}")
             if end_date < event_date:
                 return reject(row, record, "end_date", "end_date is before event_date")
         if dob is not None and event_date < dob:
@@ -303,9 +318,13 @@ class RowValidator:
         if detail_raw:
             allowed = self.details.get(indicator)
             if allowed is not None and detail_raw not in allowed:
-                return reject(row, record, "detail",
-                              f"detail code not allowed for {indicator} (allowed: {', '.join(sorted(allowed))})")
-            detail = detail_raw
+                # minimisation: the code is not shared, the event still is
+                self._stats.blanked["detail"] += 1
+                issues.append(RowIssue(row, "detail", "blanked",
+                                       f"detail code not allowed for {indicator} under the {self.agreement.source} "
+                                       f"agreement (allowed: {', '.join(sorted(allowed)) or 'none'}); left blank"))
+            else:
+                detail = detail_raw
         return (indicator, event_date, end_date, value, detail)
 
     def _identity_of(self, record: list[str]) -> tuple:
@@ -319,7 +338,7 @@ class RowValidator:
         blanks: list[tuple[str, str]] = []
         dob_raw = self._get(record, "date_of_birth")
         dob, problem = self._date_of_birth(dob_raw)
-        dob_outcome = None if not dob_raw else int(self._date(dob_raw) is _FAILED)
+        dob_outcome = None if not dob_raw else int(self._date["date_of_birth"](dob_raw) is _FAILED)
         if problem:
             blanks.append(("date_of_birth", problem))
 
@@ -366,10 +385,10 @@ class RowValidator:
         """The date of birth, or None with the reason it was blanked ("" when fine or blank)."""
         if not raw:
             return None, ""
-        dob = self._date(raw)
+        dob = self._date["date_of_birth"](raw)
         if dob is _FAILED:
-            self._stats.failed_date(raw)
-            return None, f"not a valid date in the format {self.date_format}; left blank"
+            self._stats.failed_date("date_of_birth", raw)
+            return None, f"not a valid date in the format {self.date_formats['date_of_birth']}; left blank"
         if dob > self.extract_date:
             return None, "date of birth is after the extract date; left blank"
         if age_in_years(dob, self.extract_date) > OLDEST_AGE:
@@ -378,8 +397,8 @@ class RowValidator:
 
     def _checked_date(self, column: str, raw: str):
         self._stats.date_values[column] += 1
-        value = self._date(raw)
+        value = self._date[column](raw)
         if value is _FAILED:
             self._stats.date_failures[column] += 1
-            self._stats.failed_date(raw)
+            self._stats.failed_date(column, raw)
         return value

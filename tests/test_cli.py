@@ -97,7 +97,7 @@ def test_a_whole_file_problem_leaves_no_sealed_output(tmp_path):
     raw = write_csv(tmp_path / "health.csv", rows)
     result = CliRunner().invoke(cli, ["pseudonymise", "--source", "health", "--key", str(tmp_path / "k.key"),
                                       "--in", str(raw), "--out", str(tmp_path / "out" / "health.sealed")])
-    assert result.exit_code == 1 and "--date-format DD/MM/YYYY" in result.output
+    assert result.exit_code == 1 and "--date-format event_date=DD/MM/YYYY" in result.output
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["health.csv", "k.key"]
 
 

@@ -101,12 +101,16 @@ def test_latin1_file_is_refused_naming_the_row(tmp_path, agreements):
 def test_dates_in_the_wrong_format_stop_the_file_and_the_override_fixes_it(tmp_path, agreements):
     rows = [health_row(record_id=f"H{i}", date_of_birth="14/03/1985", event_date="01/05/2026") for i in range(8)]
     path = write_csv(tmp_path / "health.csv", rows)
-    with pytest.raises(ExtractError) as caught:
-        run(path, agreements)
+    with pytest.raises(ExtractError) as caught:  # a declared format is binding
+        run(path, agreements, date_format="YYYY-MM-DD")
     summary = caught.value.summary
     assert "date_of_birth" in summary and "event_date" in summary and "YYYY-MM-DD" in summary
-    assert "pass --date-format DD/MM/YYYY" in caught.value.render()
+    assert "pass --date-format date_of_birth=DD/MM/YYYY" in caught.value.render()
     assert "14/03/1985" not in caught.value.render()
+    with pytest.raises(ExtractError) as caught:  # undeclared: event_date's day never exceeds 12
+        run(path, agreements)
+    assert "event_date" in caught.value.summary and "date_of_birth" not in caught.value.summary
+    assert "--date-format event_date=DD/MM/YYYY or --date-format event_date=MM/DD/YYYY" in caught.value.summary
     report = run(path, agreements, date_format="DD/MM/YYYY")
     assert report.accepted == 8 and not report.fields_blanked
 
@@ -147,10 +151,13 @@ def test_value_and_detail_rules(tmp_path, agreements):
     ]
     report = validate_extract(write_csv(tmp_path / "dwp.csv", rows, header=header), "dwp", agreements,
                               extract_date=EXTRACT_DATE)
-    assert (report.accepted, report.quarantined) == (1, 2)
-    reasons = {i.row: i.reason for i in report.issues}
-    assert "detail code not allowed" in reasons[3] and "end_date is before" in reasons[4]
-    school = [{**base, "record_id": "S1", "indicator": "attendance_term", "event_date": "2025-07-20"}]
+    assert (report.accepted, report.quarantined) == (2, 1)  # a disallowed detail code is blanked, the row kept
+    assert report.fields_blanked == {"detail": 1}
+    reasons = {i.row: (i.kind, i.reason) for i in report.issues}
+    assert reasons[3][0] == "blanked" and "detail code not allowed" in reasons[3][1]
+    assert "end_date is before" in reasons[4][1]
+    school = [{**base, "record_id": "S1", "indicator": "attendance_term", "event_date": "2025-07-20"},
+              {**base, "record_id": "S2", "indicator": "", "event_date": ""}]
     header_s = [c for c in header if c != "detail"]
     report = validate_extract(write_csv(tmp_path / "schools.csv", school, header=header_s), "schools",
                               agreements, extract_date=EXTRACT_DATE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +35,14 @@ def handle_errors(command: Callable) -> Callable:
         except KeyboardInterrupt:
             err_console.print("Interrupted: nothing was left half-written.")
             sys.exit(130)
+        except Exception as error:  # the last resort: a failure no library error described
+            if os.environ.get("FAMILYLINK_DEBUG"):
+                raise
+            # the message is not shown: it could quote a value from a file
+            err_console.print(f"Error: {command.__name__.replace('_command', '')}: stopped by an unexpected "
+                              f"{type(error).__name__}; outputs are written in full or not at all (this is a bug: "
+                              "please report it; FAMILYLINK_DEBUG=1 shows the details)", markup=False)
+            sys.exit(1)
 
     return wrapper
 

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from familylink.cli.common import DATE, console, handle_errors, progress_bars, quiet_option
@@ -22,7 +23,13 @@ from protocols.keys import (
     write_key_file,
     write_key_pair,
 )
-from protocols.seal import ExtractReport, validate_extract
+from protocols.seal import (
+    ExtractReport,
+    ReadOptions,
+    missing_folders,
+    remove_empty_folders,
+    validate_extract,
+)
 from protocols.seal import pseudonymise as seal_extract
 from protocols.transfer import (
     SEALED_NAME,
@@ -36,8 +43,10 @@ agreements_option = click.option(
     "--agreements", "agreements_dir", type=click.Path(file_okay=False, path_type=Path),
     default=None, help="Folder of sharing agreements [default: config/agreements].")
 date_format_option = click.option(
-    "--date-format", default=None, metavar="PATTERN",
-    help="The file's date format, e.g. DD/MM/YYYY (overrides the agreement's).")
+    "--date-format", "date_formats", multiple=True, metavar="[COLUMN=]PATTERN",
+    help="A date format, e.g. DD/MM/YYYY for every date column, or date_of_birth=DD/MM/YYYY for one "
+         "(repeatable; overrides the agreement). Without it, a column whose values clearly are in another "
+         "format than the agreement's is detected and reported.")
 extract_date_option = click.option(
     "--extract-date", type=DATE, default=None,
     help="Date the extract was taken [default: the file's modification date].")
@@ -46,7 +55,28 @@ workers_option = click.option(
     "--workers", type=click.IntRange(min=1, max=32), default=None,
     help="Processes to use [default: one for small files, one per core (max 4) from 60,000 rows].")
 input_option = click.option("--in", "input_path", required=True,
-                            type=click.Path(dir_okay=False, path_type=Path), help="The raw CSV extract.")
+                            type=click.Path(dir_okay=False, path_type=Path),
+                            help="The raw extract: a CSV file (UTF-8) or an Excel workbook (.xlsx).")
+
+
+def read_options(command):
+    """Options for reading a raw extract, shared by validate and pseudonymise."""
+    options = [
+        date_format_option,
+        click.option("--delimiter", default=None, metavar="CHAR",
+                     help="The CSV file's delimiter, e.g. ';' or tab [default: ',']."),
+        click.option("--sheet", default=None, help="The workbook's sheet to read [default: the first]."),
+        click.option("--warn-quarantined", type=click.FloatRange(0, 100), default=20.0, show_default=True,
+                     metavar="PERCENT", help="Warn loudly (summary and manifest) above this share of rows "
+                                             "quarantined."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _read_options(date_formats, delimiter, sheet, warn_quarantined, drop_unshared=False) -> ReadOptions:
+    return ReadOptions(tuple(date_formats) or None, delimiter, sheet, drop_unshared, warn_quarantined / 100)
 
 
 def print_report(report: ExtractReport, show: int = 15) -> None:
@@ -55,6 +85,8 @@ def print_report(report: ExtractReport, show: int = 15) -> None:
     table.add_row("accepted", f"{report.accepted:,}")
     table.add_row("quarantined", f"{report.quarantined:,}")
     table.add_row("reconciled", "yes" if report.reconciled else "NO")
+    for column in report.dropped_columns:
+        table.add_row(f"dropped column: {column}", "not shared (--drop-unshared): values not read")
     table.add_row("distinct record_ids", f"{report.records:,}")
     for column, count in report.fields_blanked.items():
         table.add_row(f"blanked: {column}", f"{count:,}")
@@ -63,12 +95,20 @@ def print_report(report: ExtractReport, show: int = 15) -> None:
     if report.blank_rows:
         table.add_row("blank lines skipped", f"{report.blank_rows:,}")
     console.print(table)
+    for note in report.date_notes:
+        console.print(f"Date format: {note}", markup=False)
+    if report.dropped_columns:
+        console.print(f"Dropped (not in the {report.source} agreement, names only in the manifest): "
+                      f"{', '.join(report.dropped_columns)}", markup=False)
     for line in report.located_messages(show):
         console.print(f"  {line}", markup=False)
     if len(report.issues) > show:
         console.print(f"  ... see {report.problems_path} for every problem", markup=False)
     if report.quarantine_path:
         console.print(f"Quarantined rows: {report.quarantine_path}", markup=False)
+    if report.quarantine_warning:
+        console.print(f"[bold red]WARNING:[/] {escape(report.quarantine_warning)} (also in the manifest; see "
+                      f"{report.quarantine_path})")
 
 
 @click.command()
@@ -107,12 +147,15 @@ def keygen(kind: str, out_path: Path) -> None:
 @source_option
 @input_option
 @agreements_option
-@date_format_option
+@read_options
+@click.option("--drop-unshared", is_flag=True,
+              help="Leave out columns the agreement does not share instead of refusing the file.")
 @extract_date_option
 @workers_option
 @quiet_option
 @handle_errors
-def validate(source, input_path, agreements_dir, date_format, extract_date, workers, quiet) -> None:
+def validate(source, input_path, agreements_dir, date_formats, delimiter, sheet, warn_quarantined, drop_unshared,
+             extract_date, workers, quiet) -> None:
     """Check a raw extract against its sharing agreement without sealing it.
 
     Writes NAME.quarantine.csv (rejected rows with reasons) and NAME.problems.csv (every
@@ -121,8 +164,9 @@ def validate(source, input_path, agreements_dir, date_format, extract_date, work
     """
     agreements = load_agreements(agreements_dir or default_agreements_dir())
     with progress_bars(quiet) as progress:
-        report = validate_extract(input_path, source, agreements, date_format=date_format,
-                                  extract_date=extract_date, progress=progress, workers=workers)
+        report = validate_extract(input_path, source, agreements, extract_date=extract_date, progress=progress,
+                                  workers=workers, options=_read_options(date_formats, delimiter, sheet,
+                                                                         warn_quarantined, drop_unshared))
     print_report(report)
 
 
@@ -135,7 +179,10 @@ def validate(source, input_path, agreements_dir, date_format, extract_date, work
               help="The sealed extract to write (one file, e.g. schools.sealed); with --sign-key and "
                    "--encrypt-to, the transfer is written to NAME.sealed.transfer.")
 @agreements_option
-@date_format_option
+@read_options
+@click.option("--drop-unshared", is_flag=True,
+              help="Seal only the fields the agreement shares: other columns are dropped (their names listed in "
+                   "the summary and the manifest, their values never read) instead of refusing the file.")
 @extract_date_option
 @click.option("--force", is_flag=True, help="Replace an existing sealed or transfer file.")
 @click.option("--sign-key", "sign_key_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -148,8 +195,9 @@ def validate(source, input_path, agreements_dir, date_format, extract_date, work
 @workers_option
 @quiet_option
 @handle_errors
-def pseudonymise(source, key_path, input_path, out_path, agreements_dir, date_format, extract_date, force,
-                 sign_key_path, hub_key_path, keep_sealed, workers, quiet) -> None:
+def pseudonymise(source, key_path, input_path, out_path, agreements_dir, date_formats, delimiter, sheet,
+                 warn_quarantined, drop_unshared, extract_date, force, sign_key_path, hub_key_path, keep_sealed,
+                 workers, quiet) -> None:
     """Validate and seal a raw extract into one pseudonymised file for the hub.
 
     No name, date of birth, address, postcode, UPRN or national identifier leaves in clear:
@@ -165,9 +213,10 @@ def pseudonymise(source, key_path, input_path, out_path, agreements_dir, date_fo
         raise TransferError("--keep-sealed only applies with --sign-key and --encrypt-to")
     agreements = load_agreements(agreements_dir or default_agreements_dir())
     key = load_key(key_path)
+    options = _read_options(date_formats, delimiter, sheet, warn_quarantined, drop_unshared)
     if sign_key_path is None:
         with progress_bars(quiet) as progress:
-            report = seal_extract(input_path, out_path, source, key, agreements, date_format=date_format,
+            report = seal_extract(input_path, out_path, source, key, agreements, options=options,
                                   extract_date=extract_date, overwrite=force, progress=progress,
                                   workers=workers)
         print_report(report)
@@ -177,6 +226,7 @@ def pseudonymise(source, key_path, input_path, out_path, agreements_dir, date_fo
     signing_key = load_signing_key(sign_key_path)
     hub_key = load_hub_public_key(hub_key_path)
     sealed_out, transfer_out = _transfer_paths(out_path, force)
+    created = missing_folders(sealed_out.parent)
     sealed_out.parent.mkdir(parents=True, exist_ok=True)
     if keep_sealed:
         work = sealed_out
@@ -186,15 +236,19 @@ def pseudonymise(source, key_path, input_path, out_path, agreements_dir, date_fo
         work = Path(name)
     try:
         with progress_bars(quiet) as progress:
-            report = seal_extract(input_path, work, source, key, agreements, date_format=date_format,
+            report = seal_extract(input_path, work, source, key, agreements, options=options,
                                   extract_date=extract_date, overwrite=force or not keep_sealed,
                                   progress=progress, workers=workers)
         transfer = seal_for_transfer(work, transfer_out, signing_key=signing_key, hub_public_key=hub_key,
                                      source=source, extract_date=report.extract_date,
                                      sealed_name=sealed_out.name, overwrite=force)
-    finally:
+    except BaseException:
         if not keep_sealed:
             work.unlink(missing_ok=True)
+        remove_empty_folders(created)
+        raise
+    if not keep_sealed:
+        work.unlink(missing_ok=True)
     print_report(report)
     if keep_sealed:
         console.print(f"Sealed extract: {sealed_out} (key {key.fingerprint})", markup=False)

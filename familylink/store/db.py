@@ -12,6 +12,7 @@ read-write).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
@@ -183,13 +184,42 @@ def check_run_id(run_id: str) -> str:
 def _open_error(path: Path, error: Exception) -> StoreError:
     """The StoreError for a store DuckDB could not open or attach."""
     text = str(error)
-    if any(word in text.lower() for word in ("lock", "conflict", "different configuration")):
+    if _damaged(error):
+        return damaged_store(path)
+    if any(word in text.lower() for word in ("could not set lock", "conflicting lock", "different configuration")):
         return StoreError(f"{path}: the run store is in use", [
             Problem(str(path), "another process (or another connection in this one) has it open",
                     "wait for the other familylink command to finish, then try again")])
     return StoreError(f"{path}: cannot open the run store", [
         Problem(str(path), text.splitlines()[0] if text else type(error).__name__,
                 "check that --store names a familylink store")])
+
+
+_DAMAGE_WORDS = ("corrupt", "checksum", "serialization", "internal error", "not a valid duckdb", "unexpected end",
+                 "fatal", "invalidated", "failed to read", "could not read")
+
+
+def _damaged(error: Exception) -> bool:
+    """Whether a DuckDB error says the file's bytes cannot be read as a database."""
+    text = str(error).lower()
+    return isinstance(error, duckdb.SerializationException | duckdb.InternalException | duckdb.FatalException) or \
+        any(word in text for word in _DAMAGE_WORDS)
+
+
+def damaged_store(path: Path) -> StoreError:
+    return StoreError(f"{path}: the run store is damaged and cannot be read (a block fails its checksum or is "
+                      "not a DuckDB block)", [
+                          Problem(str(path), "damaged file", "restore the store from its latest backup; nothing was "
+                                  "written to it")])
+
+
+def store_failure(path: Path, error: duckdb.Error) -> StoreError:
+    """The StoreError for a DuckDB error while working in an open store (never its message's values)."""
+    if _damaged(error):
+        return damaged_store(path)
+    return StoreError(f"{path}: the run store refused an operation ({type(error).__name__})", [
+        Problem(str(path), "the operation was rolled back", "check that --store names a familylink store written by "
+                "this version; report it if it persists")])
 
 
 class RunStore:
@@ -227,6 +257,8 @@ class RunStore:
             raise _open_error(self.path, error) from error
         try:
             yield con
+        except duckdb.Error as error:
+            raise store_failure(self.path, error) from error
         finally:
             con.close()
 
@@ -245,8 +277,11 @@ class RunStore:
             raise _open_error(self.path, error) from error
         try:
             yield alias
+        except duckdb.Error as error:
+            raise store_failure(self.path, error) from error
         finally:
-            con.execute(f"DETACH {alias}")
+            with contextlib.suppress(duckdb.Error):  # a failing connection: the error above says why
+                con.execute(f"DETACH {alias}")
 
     def _migrate(self) -> tuple[str, ...]:
         """Apply pending migrations, one transaction each; the names now recorded."""
