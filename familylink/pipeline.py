@@ -258,7 +258,7 @@ def run_chain(extracts: Path, run_dir: Path, reference_date: dt.date, *, config:
         con = database.connect(work / "run.duckdb", budget=budget)
         try:
             linked = link_persons(Path(extracts), work, config.linkage, con, model_file=model_file, progress=stages)
-            stages.now("identify: families")
+            stages("identify", 0, len(StageTracker.IDENTIFY_STEPS))
             if store:
                 apply_person_ids(con, store)
                 write_persons_csv(con, work / "persons.csv")
