@@ -23,7 +23,31 @@ ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=()), max_size=40)
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("Harry", {"HARRY", "HENRY", "HAROLD", "HARRISON"}),
+        ("Harry", {"HARRY", "HENRY", "HAROLD", "HARRISON", "HARJIT", "HARPREET", "HARJINDER", "HARINDER",
+                   "HARDEEP"}),
+        # English short forms added with issue 10
+        ("Terry", {"TERRY", "TERENCE", "THERESA"}),
+        ("Tel", {"TEL", "TERENCE"}),
+        ("Ant", {"ANT", "ANTHONY"}),
+        ("Kez", {"KEZ", "KERRY", "KIERAN"}),
+        ("Debs", {"DEBS", "DEBORAH"}),
+        # South Asian: a short form, a pet name with usual full names, a Gujarati suffix
+        ("Ram", {"RAM", "RAMESH", "RAMAN", "RAMCHANDRA"}),
+        ("Sunny", {"SUNNY", "SANDEEP", "SUNIL", "SANJEEV", "SANJAY"}),
+        ("Rameshbhai", {"RAMESHBHAI", "RAMESH"}),
+        # Polish, Romanian, Lithuanian diminutives and their cross-language forms (through the
+        # canonical form: KUBA is JAKUB, which may be JACOB or JAMES)
+        ("Kuba", {"KUBA", "JAKUB", "JACOB", "JAMES"}),
+        ("Aga", {"AGA", "AGNIESZKA", "AGNES"}),
+        ("Ionuț", {"IONUT", "ION", "JOHN"}),
+        ("Jonukas", {"JONUKAS", "JONAS", "JOHN"}),
+        # Arabic and Somali transliterations resolve to one canonical spelling
+        ("Maxamed", {"MAXAMED", "MUHAMMAD"}),
+        ("Faadumo", {"FAADUMO", "FATIMA"}),
+        ("Xuseen", {"XUSEEN", "HUSSAIN"}),
+        ("Cabdiraxmaan", {"CABDIRAXMAAN", "ABDULRAHMAN"}),
+        ("Abdi", {"ABDI", "ABDULLAH", "ABDULRAHMAN", "ABDULKARIM", "ABDULQADIR", "ABDULRASHID", "ABDULAZIZ",
+                  "ABDIRIZAK", "ABDIWALI", "ABDIFATAH"}),
         ("JACK", {"JACK", "JOHN", "JACOB"}),
         ("Millie", {"MILLIE", "AMELIA", "MILDRED", "CAMILLA"}),
         ("sam", {"SAM", "SAMUEL", "SAMANTHA"}),
@@ -55,8 +79,19 @@ def test_forms_meet_for_one_person_and_not_for_different_names():
     for short, full in [("HARRY", "HENRY"), ("JACK", "JOHN"), ("MILLIE", "AMELIA"), ("SAMMY", "SAMUEL"),
                         ("HAL", "HARRY"), ("JACK", "JOHNNY"), ("KATE", "CATHERINE"), ("LIAM", "BILL")]:
         assert meet(short, full), (short, full)
+    for short, full in [("TERRY", "TERENCE"), ("DREW", "ANDREW"), ("RAM", "RAMESH"), ("AGA", "AGNIESZKA"),
+                        ("JACKIE", "JACQUELINE"), ("ANT", "ANTONY"), ("TONY", "ANT"), ("DEL", "DEREK"),
+                        ("GAZ", "GARY"), ("BAZ", "BARRY"), ("KEZ", "KERRY"), ("JACKS", "JACKIE"), ("DEBS", "DEBBIE"),
+                        ("BEX", "BECKY"), ("LOU", "LOUISE"), ("MO", "MOHAMED"), ("RAJ", "RAJESH"),
+                        ("RAJ", "RAJINDER"), ("MATEUSZ", "MATTHEW"), ("KUBA", "JAKE"), ("KRZYSIEK", "CHRISTOPHER"),
+                        ("MICHAL", "MICK"), ("PIOTREK", "PETER"), ("JANEK", "JOHNNY"), ("PAWEL", "PAUL"),
+                        ("ANDRZEJ", "ANDY"), ("GICU", "GEORGE"), ("NICU", "NICOLAE"), ("CABDI", "ABDULRAHMAN"),
+                        ("XASAN", "HASAN"), ("CAASHA", "AYESHA"), ("YOUSSEF", "YUSUF"), ("EBRAHIM", "IBRAHIM"),
+                        ("UMAR", "OMAR"), ("NASRIN", "NASREEN"), ("HOSSAIN", "HUSSEIN"), ("FATEMA", "FAADUMO")]:
+        assert meet(short, full), (short, full)
     for a, b in [("WILLIAM", "HAROLD"), ("HENRY", "HAROLD"), ("JOHN", "JACOB"), ("OLIVER", "OLIVIA"),
-                 ("HARRY", "JACK"), ("SAMUEL", "SAMANTHA")]:
+                 ("HARRY", "JACK"), ("SAMUEL", "SAMANTHA"), ("MATTHEW", "MICHAEL"), ("RAMESH", "RAJESH"),
+                 ("HUSSAIN", "HASSAN"), ("FATIMA", "AISHA"), ("IMRAN", "MUHAMMAD"), ("KASIA", "GOSIA")]:
         assert not meet(a, b), (a, b)
 
 
@@ -69,6 +104,25 @@ def test_table_is_clean_and_every_full_form_is_canonical():
         for full in fulls:
             assert normalise_text(full) == full and full not in table and full not in nicknames
             assert given_name_forms(full) == (full,)
+
+
+def test_nicknames_table_is_clean_and_conservative():
+    nicknames = _nicknames()
+    assert len(nicknames) >= 700
+    assert not set(nicknames.values()) & set(nicknames)          # no chains
+    for variant, canonical in nicknames.items():
+        assert canonical_given_name(variant) == canonical and canonical_given_name(canonical) == canonical
+    # ambiguous short forms and names in their own right stay out of the canonical table
+    for ambiguous in ("TERRY", "JACKIE", "RAJ", "RAM", "SUNNY", "PINKY", "ASIA", "OLA", "ABDI", "ABDUL", "JAN",
+                      "ION", "MAREK", "MATEUSZ", "GEORGE", "ALI", "MO", "DREW", "HARRY", "JACK"):
+        assert ambiguous not in nicknames, ambiguous
+    # transliterations of one name are one canonical spelling
+    for group in (("MOHAMMED", "MUHAMMAD", "MOHAMED", "MOHAMMAD", "MOHAMAD", "MUHAMMED", "MAXAMED", "MD"),
+                  ("HUSSAIN", "HUSSEIN", "HOSSAIN", "XUSEEN"), ("AHMED", "AHMAD", "AXMED"),
+                  ("FATIMA", "FATEMA", "FAADUMO"), ("NASREEN", "NASRIN"), ("YUSUF", "YOUSEF", "YOUSSEF"),
+                  ("IBRAHIM", "EBRAHIM"), ("OMAR", "UMAR", "CUMAR"), ("HASSAN", "XASAN", "HASAN"),
+                  ("AISHA", "CAASHA", "AYESHA"), ("ABDI", "CABDI"), ("ABDULRAHMAN", "ABDURRAHMAN", "ABDIRAHMAN")):
+        assert len({canonical_given_name(n) for n in group}) == 1, group
 
 
 def test_validation_rejects_bad_tables():

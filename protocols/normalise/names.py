@@ -23,6 +23,7 @@ import csv
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,7 +32,9 @@ import jellyfish
 __all__ = [
     "bigrams",
     "canonical_given_name",
+    "family_name_parts",
     "given_name_forms",
+    "given_name_forms_of_parts",
     "metaphone",
     "name_parts",
     "normalise_name",
@@ -126,7 +129,7 @@ def normalise_text(text: str) -> str:
 
 def name_tables_fingerprint() -> str:
     """A fingerprint of the name tables normalisation reads (titles, nicknames, given-name
-    forms): part of the partnership's encoding fingerprint, so extracts sealed with different
+    forms and affixes: every ``protocols/data/*.csv``): part of the partnership's encoding fingerprint, so extracts sealed with different
     tables are never mixed."""
     digests = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(DATA_DIR.glob("*.csv"))}
     return hashlib.sha256(repr(sorted(digests.items())).encode("utf-8")).hexdigest()[:16]
@@ -256,26 +259,128 @@ def _validate_given_forms(pairs: list[tuple[str, str]], nicknames: dict[str, str
 @lru_cache(maxsize=1)
 def _given_forms() -> dict[str, tuple[str, ...]]:
     rows = _read_rows("given_name_forms.csv")
-    return _validate_given_forms([(r.get("short") or "", r.get("full") or "") for r in rows], _nicknames())
+    table = _validate_given_forms([(r.get("short") or "", r.get("full") or "") for r in rows], _nicknames())
+    _, suffixes = _given_affixes()
+    for fulls in table.values():
+        for full in fulls:
+            if _suffix_stem(full, suffixes):
+                raise ValueError(f"given_name_forms.csv: full form {full} ends with a given-name suffix of "
+                                 "given_name_affixes.csv (list its stem as the short form instead)")
+    return table
+
+
+def _validate_given_affixes(pairs: list[tuple[str, str]],
+                            nicknames: dict[str, str]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Check the affix table: normalised single parts, kind prefix or suffix, no duplicates,
+    prefixes written in their canonical form. Returns (prefixes, suffixes longest first)."""
+    prefixes: set[str] = set()
+    suffixes: set[str] = set()
+    for number, (word, kind) in enumerate(pairs, 1):
+        where = f"given_name_affixes.csv row {number}"
+        _check_word(word, where)
+        if word in prefixes or word in suffixes:
+            raise ValueError(f"{where}: {word} is listed twice")
+        if kind == "prefix":
+            if word in nicknames:
+                raise ValueError(f"{where}: {word} is a variant in nicknames.csv (write its canonical form "
+                                 f"{nicknames[word]})")
+            prefixes.add(word)
+        elif kind == "suffix":
+            suffixes.add(word)
+        else:
+            raise ValueError(f"{where}: kind must be 'prefix' or 'suffix'")
+    return frozenset(prefixes), tuple(sorted(suffixes, key=lambda w: (-len(w), w)))
+
+
+@lru_cache(maxsize=1)
+def _given_affixes() -> tuple[frozenset[str], tuple[str, ...]]:
+    rows = _read_rows("given_name_affixes.csv")
+    return _validate_given_affixes([(r.get("word") or "", (r.get("kind") or "").strip()) for r in rows],
+                                   _nicknames())
+
+
+#: The shortest stem a given-name suffix is taken off (RAMBHAI -> RAM; REUBEN keeps its BEN).
+_MIN_STEM = 3
+
+
+def _suffix_stem(key: str, suffixes: tuple[str, ...]) -> str:
+    """The stem of a normalised part ending with a given-name suffix (``RAMESHBHAI`` -> ``RAMESH``),
+    or ``""``."""
+    for suffix in suffixes:
+        if key.endswith(suffix) and len(key) - len(suffix) >= _MIN_STEM:
+            return key[: -len(suffix)]
+    return ""
+
+
+def _forms_of_key(key: str) -> set[str]:
+    canonical = canonical_given_name(key)
+    table = _given_forms()
+    return {key, canonical, *table.get(key, ()), *table.get(canonical, ())}
 
 
 def given_name_forms(part: str) -> tuple[str, ...]:
-    """Every form a given-name part may stand for: itself, its canonical form and, for a
-    short form, each full name it is used for. Sorted, distinct; ``()`` for blank input.
+    """Every form a given-name part may stand for: itself, its canonical form, each full name
+    it (or its canonical form) is used for, and, for a part ending with a given-name suffix,
+    the forms of its stem. Sorted, distinct; ``()`` for blank input.
 
     The part is normalised first (:func:`normalise_text`). The canonical form comes from
     ``protocols/data/nicknames.csv`` (:func:`canonical_given_name`); the full names of
-    ambiguous short forms, which that table leaves out on purpose, come from
-    ``protocols/data/given_name_forms.csv`` (``HARRY`` -> ``HAROLD HARRISON HARRY HENRY``,
-    ``BILL`` -> ``BILL WILLIAM``, ``HENRY`` -> ``HENRY``). Two parts whose forms share a
-    value *may* be one person's names; two parts whose forms are disjoint are clearly
-    different names. Every full form is canonical, so ``given_name_forms(f)`` of a full
-    form ``f`` is ``(f,)`` and always meets the forms of its short forms.
+    ambiguous short forms, which that table leaves out on purpose, and the possible
+    cross-language equivalents come from ``protocols/data/given_name_forms.csv`` (``HARRY`` ->
+    ``HAROLD HARRISON HARRY HENRY ...``, ``BILL`` -> ``BILL WILLIAM``, ``HENRY`` -> ``HENRY``,
+    ``KUBA`` -> ``JACOB JAKUB JAMES KUBA``: KUBA's canonical form JAKUB may be JACOB or JAMES).
+    The suffixes are in ``protocols/data/given_name_affixes.csv`` (``RAMESHBHAI`` ->
+    ``RAM RAMESH RAMESHBHAI``). Two parts whose forms share a value *may* be one person's
+    names; two parts whose forms are disjoint are clearly different names. Every full form is
+    canonical and has no suffix, so ``given_name_forms(f)`` of a full form ``f`` is ``(f,)``
+    and always meets the forms of its short forms.
     """
     key = normalise_text(part)
     if not key:
         return ()
-    return tuple(sorted({key, canonical_given_name(key), *_given_forms().get(key, ())}))
+    forms = _forms_of_key(key)
+    stem = _suffix_stem(key, _given_affixes()[1])
+    if stem:
+        forms |= _forms_of_key(stem)
+    return tuple(sorted(forms))
+
+
+def given_name_forms_of_parts(parts: Sequence[str]) -> tuple[str, ...]:
+    """The forms of a whole given name (its parts, as :func:`name_parts` gives them): those
+    of the first part (:func:`given_name_forms`) and, while a part is a given-name prefix of
+    ``protocols/data/given_name_affixes.csv`` (MUHAMMAD and its spellings, SYED, ABDUL), those
+    of the part after it: ``MOHAMMED IMRAN`` -> ``IMRAN MOHAMMED MUHAMMAD``, so it meets
+    ``IMRAN``. Sorted, distinct; ``()`` for no parts.
+    """
+    keys = [k for k in (normalise_text(p) for p in parts) for k in k.split()]
+    if not keys:
+        return ()
+    prefixes = _given_affixes()[0]
+    forms = set(given_name_forms(keys[0]))
+    index = 0
+    while index + 1 < len(keys) and canonical_given_name(keys[index]) in prefixes:
+        index += 1
+        forms.update(given_name_forms(keys[index]))
+    return tuple(sorted(forms))
+
+
+# --- family names -----------------------------------------------------------------------
+
+
+def family_name_parts(parts: Sequence[str]) -> tuple[str, ...]:
+    """The values behind the sealed token list ``tok_family_parts``: every part of a family
+    name (as :func:`name_parts` splits it at hyphens, spaces and other punctuation) and, for a
+    name of two or more parts, the parts written solid. Sorted, distinct; ``()`` for none.
+
+    ``SMITH-JONES`` and ``SMITH JONES`` -> ``JONES SMITH SMITHJONES``, which meets ``SMITH``,
+    ``JONES`` and ``SMITHJONES`` (a system that strips hyphens); ``O BRIEN`` meets ``OBRIEN``;
+    ``KAUR-DHILLON`` -> ``DHILLON KAUR KAURDHILLON`` meets ``DHILLON`` and ``KAUR``. Every
+    part is treated alike, so which names are (say) Sikh names is never marked.
+    """
+    keys = [k for k in (normalise_text(p) for p in parts) for k in k.split()]
+    if len(keys) > 1:
+        keys.append("".join(keys))
+    return tuple(sorted(set(keys)))
 
 
 # --- phonetic codes, bigrams ------------------------------------------------------------
