@@ -23,7 +23,7 @@ def load_yaml_document(model: type[Model], path: str | Path, what: str, *,
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as error:
+    except (yaml.YAMLError, RecursionError) as error:  # syntax, characters YAML refuses, or nested too deeply
         raise ConfigError(f"the {what} {path} is not valid YAML", [yaml_syntax_problem(path, error)]) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"cannot read the {what} {path}", [Problem(str(path), str(error))]) from None

@@ -280,10 +280,14 @@ class AgreementSet:
 def _read_yaml(path: Path, problems: list[Problem]) -> object:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as error:
+    except yaml.YAMLError as error:  # syntax (with line and column), or characters YAML does not allow
         problems.append(yaml_syntax_problem(path, error))
-    except (OSError, UnicodeDecodeError) as error:
-        problems.append(Problem(str(path), f"cannot read the file ({error})"))
+    except RecursionError:
+        problems.append(Problem(str(path), "not valid YAML (nested too deeply)", "fix the YAML syntax"))
+    except UnicodeDecodeError:
+        problems.append(Problem(str(path), "not UTF-8 text", "save the file as UTF-8"))
+    except OSError as error:
+        problems.append(Problem(str(path), f"cannot read the file ({error.strerror or type(error).__name__})"))
     return None
 
 

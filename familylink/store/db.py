@@ -222,6 +222,16 @@ def store_failure(path: Path, error: duckdb.Error) -> StoreError:
                 "this version; report it if it persists")])
 
 
+def _read_everything(con: duckdb.DuckDBPyConnection) -> None:
+    """Read every row of every table once, so that a damaged block (each has a checksum) is
+    found when the store is opened, before a command has done any work."""
+    tables = con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                         "ORDER BY table_name").fetchall()
+    for (name,) in tables:
+        quoted = '"' + name.replace('"', '""') + '"'
+        con.execute(f"SELECT count(*), bit_xor(hash(t)) FROM {quoted} AS t").fetchall()
+
+
 class RunStore:
     """A run store file. Opening it applies pending migrations (see ``MIGRATIONS``).
 
@@ -321,4 +331,5 @@ class RunStore:
                     con.execute("ROLLBACK")
                     raise StoreError(f"{self.path}: migration {migration.name} failed", [
                         Problem(migration.name, str(error).splitlines()[0], "report this as a bug")]) from error
+            _read_everything(con)
             return tuple(known[:len(recorded) + len(pending)])
