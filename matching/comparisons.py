@@ -42,6 +42,37 @@ def name_elsewhere(other_differs: str) -> str:
     return f"({other_differs} AND list_has_any(tok_name_parts_l, tok_name_parts_r))"
 
 
+#: labels of the two pattern levels whose weight the run calibrates (matching/calibration.py)
+TWIN_LEVEL = "clearly different given names, same date of birth and address"
+PARENT_CHILD_LEVEL = "dates far apart, same name and address"
+#: Copies of identity columns under other names, for the pattern levels' contexts: Splink's
+#: EM leaves out of a training session every comparison that reads a column of its
+#: blocking rule, so a given-name level that read ``tok_dob`` would never be trained in the
+#: date-of-birth block (the model adds these to its input views).
+CONTEXT_COLUMNS = {"ctx_dob": "tok_dob", "ctx_dob_swapped": "tok_dob_swapped", "ctx_uprn": "tok_uprn",
+                   "ctx_address": "tok_address", "ctx_postcode": "tok_postcode",
+                   "ctx_given_first": "tok_given_first", "ctx_family": "tok_family"}
+SAME_DOB = "(ctx_dob_l = ctx_dob_r OR ctx_dob_swapped_l = ctx_dob_r OR ctx_dob_l = ctx_dob_swapped_r)"
+SAME_PLACE = "(ctx_uprn_l = ctx_uprn_r OR ctx_address_l = ctx_address_r OR ctx_postcode_l = ctx_postcode_r)"
+SAME_NAME = "(ctx_given_first_l = ctx_given_first_r AND ctx_family_l = ctx_family_r)"
+HOUSEHOLD_ADDRESS_LEVEL = "same family name and address (household members)"
+HOUSEHOLD_POSTCODE_LEVEL = "same family name and postcode, other address (relatives nearby)"
+SAME_FAMILY = "(ctx_family_l = ctx_family_r)"
+SAME_ADDRESS = "(ctx_uprn_l = ctx_uprn_r OR ctx_address_l = ctx_address_r)"
+SAME_POSTCODE = "(ctx_postcode_l = ctx_postcode_r)"
+#: the starting weight of a pattern level (about -9): EM keeps its pairs out of the matches
+#: until the run calibrates it from the data
+_PATTERN_M, _PATTERN_U = 0.001, 0.5
+
+
+def pattern_level(condition: str, label: str, m: float = _PATTERN_M) -> cll.CustomLevel:
+    """A level whose m and u EM does not touch: the run sets its weight afterwards from the
+    data (matching/calibration.py). Levels of one comparison start at different weights
+    (``m``): the scored pairs carry a comparison's weight, which tells its level."""
+    return cll.CustomLevel(condition, label).configure(
+        m_probability=m, u_probability=_PATTERN_U, fix_m_probability=True, fix_u_probability=True)
+
+
 def _either_null(*columns: str) -> str:
     return " OR ".join(f"{c}_l IS NULL OR {c}_r IS NULL" for c in columns)
 
@@ -59,8 +90,12 @@ def given_name(settings: LinkageSettings) -> cl.CustomComparison:
         cll.CustomLevel(names_swapped(), "all name parts shared (given and family swapped)"),
         cll.CustomLevel(name_elsewhere("NOT list_has_any(tok_family_parts_l, tok_family_parts_r)"),
                         "a name part shared in another position"),
-        cll.ElseLevel(),
+        cll.CustomLevel("list_has_any(tok_given_forms_l, tok_given_forms_r)",
+                        "possibly one name (a short form both may stand for)"),
     ]
+    if settings.guards.twins == "evidence":
+        levels.append(pattern_level(f"{SAME_DOB} AND {SAME_PLACE}", TWIN_LEVEL))
+    levels.append(cll.ElseLevel())
     return cl.CustomComparison(levels, "given_name", "given name tokens and Bloom filter")
 
 
@@ -86,10 +121,10 @@ def family_name(settings: LinkageSettings) -> cl.CustomComparison:
 def date_of_birth(settings: LinkageSettings) -> cl.CustomComparison:
     two_of_three = ("(tok_dob_year_l = tok_dob_year_r)::INTEGER + (tok_dob_month_l = tok_dob_month_r)::INTEGER"
                     " + (tok_dob_day_l = tok_dob_day_r)::INTEGER >= 2")
-    # Dates differing in every component and ages more than a year apart are rarely one
-    # person. EM would learn otherwise from parents and children with the same name at one
-    # address, who sit inside its blocks, so by default this m is fixed rather than trained
-    # (training.dob_far_apart_m; "train" where date errors are common and no such relatives).
+    # Dates differing in every component and ages more than a year apart. Parents and
+    # children with the same name at one address would teach EM that this is common among
+    # matches: with guards.twins "evidence" they have a level of their own, calibrated by the
+    # run, and EM learns the m of the rest (training.dob_far_apart_m may fix it instead).
     far_apart = cll.ElseLevel()
     if settings.training.dob_far_apart_m != "train":
         far_apart = far_apart.configure(m_probability=settings.training.dob_far_apart_m, fix_m_probability=True)
@@ -99,8 +134,10 @@ def date_of_birth(settings: LinkageSettings) -> cl.CustomComparison:
         cll.CustomLevel("tok_dob_swapped_l = tok_dob_r OR tok_dob_l = tok_dob_swapped_r", "day and month swapped"),
         cll.CustomLevel(two_of_three, "two of year, month, day equal"),
         cll.CustomLevel("abs(age_months_l - age_months_r) <= 14", "different dates, ages within a year"),
-        far_apart,
     ]
+    if settings.guards.twins == "evidence":
+        levels.append(pattern_level(f"{SAME_NAME} AND {SAME_PLACE}", PARENT_CHILD_LEVEL))
+    levels.append(far_apart)
     return cl.CustomComparison(levels, "date_of_birth", "date of birth tokens, and ages in clear")
 
 
@@ -156,6 +193,25 @@ def middle_names(settings: LinkageSettings) -> cl.CustomComparison:
     return cl.CustomComparison(levels, "middle_names", "middle names token")
 
 
+def household(settings: LinkageSettings) -> cl.CustomComparison:
+    """A correction, not a comparison of its own: people of one household share their family
+    name and address far more often than the product of the two chances says, so the family
+    name and location comparisons count that evidence twice for household members. The run
+    measures how much more often (``matching.calibration``) and sets these levels' weights
+    to take it back out; every other pair is at the null level (weight 0)."""
+    at_address = f"{SAME_FAMILY} AND {SAME_ADDRESS}"
+    at_postcode = f"{SAME_FAMILY} AND {SAME_POSTCODE}"
+    levels = [
+        cll.CustomLevel(f"NOT coalesce(({at_address}) OR ({at_postcode}), false)",
+                        "no family name shared at one place").configure(is_null_level=True),
+        pattern_level(f"coalesce({at_address}, false)", HOUSEHOLD_ADDRESS_LEVEL),
+        pattern_level("true", HOUSEHOLD_POSTCODE_LEVEL, m=2 * _PATTERN_M),
+    ]
+    return cl.CustomComparison(levels, "household", "correction for household members (family name and place)")
+
+
 def person_comparisons(settings: LinkageSettings) -> list[cl.CustomComparison]:
-    return [builder(settings) for builder in (given_name, family_name, date_of_birth, location,
-                                               national_identifiers, sex, middle_names)]
+    builders = [given_name, family_name, date_of_birth, location, national_identifiers, sex, middle_names]
+    if settings.guards.twins == "evidence":
+        builders.append(household)
+    return [builder(settings) for builder in builders]

@@ -36,8 +36,9 @@ class GuardSummary:
     dropped_twins: int
 
 
-def guarded_edges(con: duckdb.DuckDBPyConnection, pairs_table: str, settings: LinkageSettings) -> GuardSummary:
-    """Write ``person_edges``: pairs at or above the threshold that no guard forbids."""
+def guarded_edges(con: duckdb.DuckDBPyConnection, pairs_table: str, settings: LinkageSettings,
+                  threshold: float) -> GuardSummary:
+    """Write ``person_edges``: pairs at or above ``threshold`` that no guard forbids."""
     lowest_given = min(settings.dice.given_name)
     given_dice = dice("bf_given", "l.{column}", "r.{column}")
     twins = f"""(l.tok_dob = r.tok_dob OR l.tok_dob_swapped = r.tok_dob OR l.tok_dob = r.tok_dob_swapped)
@@ -47,7 +48,7 @@ def guarded_edges(con: duckdb.DuckDBPyConnection, pairs_table: str, settings: Li
         AND NOT coalesce(list_has_any(l.tok_given_forms, r.tok_given_forms), false)
         AND coalesce({given_dice}, 0) < {lowest_given}
         AND NOT coalesce({names_swapped("l.{column}", "r.{column}")}, false)"""
-    if not settings.guards.twins:
+    if settings.guards.twins != "veto":
         twins = "false"
     con.execute(f"""
         CREATE OR REPLACE TABLE {EDGES_TABLE} AS
@@ -59,7 +60,7 @@ def guarded_edges(con: duckdb.DuckDBPyConnection, pairs_table: str, settings: Li
         JOIN {LINKAGE_RECORDS} r ON r.unique_id = p.right_id
         WHERE p.match_probability >= ?
         ORDER BY p.left_id, p.right_id
-    """, [settings.clustering.threshold_match_probability])
+    """, [threshold])
     conflicting, twin_pairs = con.execute(
         f"SELECT count(*) FILTER (conflicting_identifier), count(*) FILTER (twins AND NOT conflicting_identifier) "
         f"FROM {EDGES_TABLE}").fetchone()

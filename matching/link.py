@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from familylink.core.tables import LINKAGE_RECORDS, PERSONS
+from matching.accuracy import estimate_accuracy
 from matching.guards import EDGES_TABLE, GuardSummary, conflicted_clusters_sql, guarded_edges
 from matching.households import HouseholdSummary, form_households, write_households_csv
 from matching.load import load_sealed_folder
@@ -46,6 +47,10 @@ class LinkSummary:
     comparisons_by_rule: dict[str, int]  # comparisons each blocking rule added (first rule wins)
     seconds: dict[str, float] = field(default_factory=dict)
     extracts: tuple = ()  # the verified sealed extracts (protocols.sealed.SealedExtract)
+    #: how the model was calibrated (prior, threshold, pattern levels: matching.calibration)
+    calibration: dict = field(default_factory=dict)
+    #: the run's estimate of its own accuracy (matching.accuracy)
+    accuracy: dict = field(default_factory=dict)
 
 
 def link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con: duckdb.DuckDBPyConnection, *,
@@ -86,27 +91,29 @@ def _link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con:
         loaded = load_sealed_folder(extracts, con)
     sources = sorted({e.source for e in loaded.extracts})
     inputs = {e.path.name: e.content_sha256 for e in loaded.extracts}
-    trained = load_model_document(model_file)["splink_model"] if model_file else None
+    document = load_model_document(model_file) if model_file else None
     with step("train"):
-        model = LinkageModel(con, settings, sources, trained=trained)
-        if trained is None:
+        model = LinkageModel(con, settings, sources, trained=document["splink_model"] if document else None,
+                             calibration=document.get("calibration") if document else None)
+        if document is None:
             model.train()
-    model_path = run_dir / "model.json"
-    model.save(model_path, {"extracts": inputs, "key_fingerprint": loaded.key_fingerprint,
-                            "reused_from": str(model_file) if model_file else None})
-    charts = model.save_charts(run_dir)
     with step("predict"):
-        pairs, by_rule = model.predict()
+        pairs, by_rule, left_out = model.predict(loaded.records)
         comparisons_by_rule = {rule: by_rule.get(i, 0) for i, rule in enumerate(settings.blocking_rules)}
         pairs_scored = sum(by_rule.values())
     with step("cluster"):
-        guards = guarded_edges(con, pairs, settings)
+        guards = guarded_edges(con, pairs, settings, model.threshold)
         conflicted, split_rounds = _cluster(con, model)
         _write_persons(con)
+        accuracy = estimate_accuracy(con, pairs, left_out)
         oversize, largest = con.execute(
             f"SELECT count(*) FILTER (n > ?), coalesce(max(n), 0) FROM "
             f"(SELECT count(*) AS n FROM {PERSONS} GROUP BY person_id)",
             [settings.clustering.oversize_cluster]).fetchone()
+    model_path = run_dir / "model.json"
+    model.save(model_path, {"extracts": inputs, "key_fingerprint": loaded.key_fingerprint,
+                            "reused_from": str(model_file) if model_file else None}, accuracy)
+    charts = model.save_charts(run_dir)
     persons = con.execute(f"SELECT count(DISTINCT person_id) FROM {PERSONS}").fetchone()[0]
     write_persons_csv(con, run_dir / "persons.csv")
     with step("households"):
@@ -114,7 +121,7 @@ def _link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con:
         write_households_csv(con, run_dir / "households.csv")
     return LinkSummary(loaded.records, loaded.rows, persons, pairs_scored, guards, conflicted, split_rounds, oversize,
                        largest, loaded.key_fingerprint, model_path, charts, households, comparisons_by_rule, seconds,
-                       loaded.extracts)
+                       loaded.extracts, model.calibration or {}, accuracy)
 
 
 def _cluster(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> tuple[int, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 from pathlib import Path
 
 import duckdb
@@ -19,7 +20,15 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 from familylink.core.errors import ConfigError, Problem
 from familylink.core.fingerprint import fingerprint, write_json
 from familylink.core.tables import LINKAGE_RECORDS
-from matching.comparisons import person_comparisons
+from matching.calibration import LevelSpec, at_level_sql, calibrate, logit2
+from matching.comparisons import (
+    CONTEXT_COLUMNS,
+    HOUSEHOLD_ADDRESS_LEVEL,
+    HOUSEHOLD_POSTCODE_LEVEL,
+    PARENT_CHILD_LEVEL,
+    TWIN_LEVEL,
+    person_comparisons,
+)
 from matching.settings import LinkageSettings
 
 MODEL_FORMAT = "familylink-linkage-model"
@@ -33,7 +42,7 @@ class LinkageModel:
     """A Fellegi-Sunter person model over the linkage records of every source."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, settings: LinkageSettings,
-                 sources: list[str], trained: dict | None = None) -> None:
+                 sources: list[str], trained: dict | None = None, calibration: dict | None = None) -> None:
         if settings.backend != "duckdb":
             raise ConfigError(f"linkage backend {settings.backend!r} is not available in this build",
                               [Problem("config/linkage", "backend", "use backend: duckdb")])
@@ -45,8 +54,9 @@ class LinkageModel:
         for source in self.sources:
             view = f"linkage_records_{source}"
             # a view's SQL cannot take parameters; source names are checked to be plain identifiers
+            copies = ", ".join(f"{original} AS {copy}" for copy, original in CONTEXT_COLUMNS.items())
             con.execute(f"CREATE OR REPLACE VIEW {view} AS "
-                        f"SELECT * FROM {LINKAGE_RECORDS} WHERE source = '{_safe(source)}'")
+                        f"SELECT *, {copies} FROM {LINKAGE_RECORDS} WHERE source = '{_safe(source)}'")
             frames.append(self.db_api.register(view, dataset_display_name=source))
         splink_settings = trained if trained is not None else SettingsCreator(
             link_type="link_and_dedupe",
@@ -54,11 +64,14 @@ class LinkageModel:
             source_dataset_column_name="source",
             comparisons=person_comparisons(settings),
             blocking_rules_to_generate_predictions=list(settings.blocking_rules),
-            retain_intermediate_calculation_columns=False,
+            # gamma columns: calibration reads the pattern levels (matching.calibration)
+            retain_intermediate_calculation_columns=True,
             retain_matching_columns=False,
         )
         self.linker = Linker(frames, splink_settings, log_level=logging.WARNING)
         self.trained = trained is not None
+        #: set by a training run's calibration; a reused model keeps the calibration it was saved with
+        self.calibration: dict | None = calibration
 
     # --- training ---------------------------------------------------------------------
     def train(self) -> None:
@@ -75,20 +88,77 @@ class LinkageModel:
         self.trained = True
 
     # --- inference --------------------------------------------------------------------
-    def predict(self, keep_from_probability: float = 0.01) -> tuple[str, dict[int, int]]:
-        """Score every blocked pair. Returns the table of pairs scoring at least
-        ``keep_from_probability`` and the number of comparisons made by each blocking rule
-        (index of the first rule that generated the pair)."""
+    def predict(self, records: int, keep_from_probability: float = 0.01) -> tuple[str, dict[int, int], dict]:
+        """Score every blocked pair; a freshly trained model is calibrated on them first
+        (``matching.calibration``: pattern levels, prior, threshold).
+
+        Returns the table of pairs scoring at least ``keep_from_probability``, the number of
+        comparisons made by each blocking rule (index of the first rule that generated the
+        pair), and the expected matches among the pairs left out, per source pair.
+        """
         pairs = self.linker.inference.predict()
         comparisons = dict(self.con.execute(
             f"SELECT match_key::INTEGER, count(*) FROM {pairs.physical_name} GROUP BY 1 ORDER BY 1").fetchall())
+        weight = "match_weight"
+        if self.calibration is None:
+            weight = self._calibrate(pairs.physical_name, records)
+        probability = f"(1.0 / (1.0 + pow(2.0, -({weight}))))"
         self.con.execute(f"""CREATE OR REPLACE TABLE {PAIRS_TABLE} AS
-            SELECT unique_id_l AS left_id, unique_id_r AS right_id, match_weight, match_probability,
-                   match_key::INTEGER AS blocking_rule
-            FROM {pairs.physical_name} WHERE match_probability >= ? ORDER BY left_id, right_id""",
-                         [keep_from_probability])
+            SELECT unique_id_l AS left_id, unique_id_r AS right_id, {weight} AS match_weight,
+                   {probability} AS match_probability, match_key::INTEGER AS blocking_rule
+            FROM {pairs.physical_name} ORDER BY left_id, right_id""")
+        left_out = {f"{a}|{b}": total for a, b, total in self.con.execute(f"""
+            SELECT split_part(left_id, '|', 1) AS a, split_part(right_id, '|', 1) AS b, sum(match_probability)
+            FROM {PAIRS_TABLE} WHERE match_probability < ? GROUP BY ALL ORDER BY ALL""",
+            [keep_from_probability]).fetchall()}
+        self.con.execute(f"DELETE FROM {PAIRS_TABLE} WHERE match_probability < ?", [keep_from_probability])
         pairs.drop_table_from_database_and_remove_from_cache()
-        return PAIRS_TABLE, comparisons
+        return PAIRS_TABLE, comparisons, left_out
+
+    @property
+    def threshold(self) -> float:
+        if self.settings.clustering.threshold_match_probability != "auto":
+            return float(self.settings.clustering.threshold_match_probability)
+        return float((self.calibration or {}).get("threshold_match_probability", 0.5))
+
+    def _calibrate(self, pairs: str, records: int) -> str:
+        """Calibrate on the scored pairs, set the results on the model, and return the SQL of
+        each pair's calibrated match weight."""
+        obj = self.linker._settings_obj
+        start_prior = obj._probability_two_random_records_match
+        specs, levels = [], {}
+        kinds = {TWIN_LEVEL: "pattern", PARENT_CHILD_LEVEL: "pattern",
+                 HOUSEHOLD_ADDRESS_LEVEL: "household_address", HOUSEHOLD_POSTCODE_LEVEL: "household_postcode"}
+        for comparison in obj.comparisons:
+            for level in comparison.comparison_levels:
+                kind = kinds.get(level.label_for_charts)
+                if kind is None:
+                    continue
+                weight = math.log2(level.m_probability / level.u_probability)
+                clash = [x for x in comparison.comparison_levels if x is not level and not x.is_null_level
+                         and abs(math.log2(x.m_probability / x.u_probability) - weight) < 1e-6]
+                if clash:  # never seen: trained weights are not these round values
+                    raise ConfigError(f"comparison {comparison.output_column_name}: another level has the "
+                                      f"weight of the calibrated level {level.label_for_charts!r}")
+                differ = float("nan")
+                if kind == "pattern":
+                    differ = float(next(x for x in comparison.comparison_levels if x._is_else_level).m_probability)
+                specs.append(LevelSpec(kind, comparison.output_column_name, level.label_for_charts, weight, differ))
+                levels[level.label_for_charts] = level
+        clustering, training = self.settings.clustering, self.settings.training
+        result, weights = calibrate(self.con, pairs, records=records, start_prior=start_prior, prior=training.prior,
+                                    threshold=clustering.threshold_match_probability,
+                                    precision_target=clustering.precision_target, levels=specs)
+        shift = [f"{logit2(result.prior) - logit2(start_prior)!r}"]
+        for spec in specs:
+            new = weights[spec.label]
+            bayes = 2.0 ** new
+            levels[spec.label].m_probability = max(bayes / (1.0 + bayes), MIN_PROBABILITY)
+            levels[spec.label].u_probability = max(1.0 / (1.0 + bayes), MIN_PROBABILITY)
+            shift.append(f"(CASE WHEN {at_level_sql(spec.comparison, spec.weight)} THEN {new - spec.weight!r} ELSE 0 END)")
+        obj._probability_two_random_records_match = result.prior
+        self.calibration = result.as_document()
+        return f"(match_weight + {' + '.join(shift)})"
 
     # --- clustering -------------------------------------------------------------------
     def connected_components(self, nodes: str, edges: str) -> str:
@@ -103,15 +173,18 @@ class LinkageModel:
         return COMPONENTS_TABLE
 
     # --- persistence ------------------------------------------------------------------
-    def save(self, path: str | Path, inputs: dict) -> dict:
-        """Save the trained model as JSON with the fingerprints of its inputs."""
+    def save(self, path: str | Path, inputs: dict, accuracy: dict | None = None) -> dict:
+        """Save the trained model as JSON with the fingerprints of its inputs, its
+        calibration and the run's estimate of its own accuracy."""
         model = _floored(self.linker.misc.save_model_to_json())
         document = {
             "format": MODEL_FORMAT,
-            "version": 1,
+            "version": 2,
             "linkage_settings": self.settings.model_dump(mode="json", by_alias=True),
             "linkage_settings_fingerprint": self.settings.fingerprint,
             "inputs": inputs,
+            "calibration": self.calibration,
+            "accuracy": accuracy,
             "splink_model": model,
             "model_fingerprint": fingerprint(model),
         }

@@ -32,7 +32,7 @@ class DiceThresholds(_Document):
         return values
 
 
-#: m of the date-of-birth level "dates far apart" unless trained (weight about -10.9)
+#: m of the date-of-birth level "dates far apart" when a settings file fixes it (weight about -10.9)
 FAR_APART_DOB_M = 0.0005
 
 
@@ -43,22 +43,47 @@ class Training(_Document):
     #: 100 pairs; rare levels never do): fewer chunks, less overhead; more, less memory
     u_chunks: Annotated[int, Field(ge=1, le=100)] = 10
     deterministic_rules: list[str] = Field(min_length=1)
+    #: the share of true pairs the deterministic rules find: only the starting point of the
+    #: prior, which every training run re-estimates from the trained model (``prior: auto``)
     deterministic_recall: Share = 0.8
-    #: a fixed m for the date-of-birth level "dates far apart" (EM would learn it from
-    #: same-name parents and children inside its blocks), or "train" to let EM estimate it
-    dob_far_apart_m: Share | Literal["train"] = FAR_APART_DOB_M
+    #: ``auto``: the probability that two random records match is re-estimated from the
+    #: trained model (the fixed point of the expected matches among the scored pairs);
+    #: a number fixes it
+    prior: Annotated[float, Field(gt=0, lt=1)] | Literal["auto"] = "auto"
+    #: the m of the date-of-birth level "dates far apart": "train" (EM learns it; same-name
+    #: parents and children at one address have a level of their own), or a fixed value
+    dob_far_apart_m: Share | Literal["train"] = "train"
     em_blocking_rules: list[str] = Field(min_length=1)
     #: pairs per EM pass at most (Splink's deterministic hash sample above that)
     em_max_pairs: Annotated[int, Field(ge=10_000)] = 2_000_000
 
 
 class Guards(_Document):
-    #: split pairs with one date of birth at one address whose given names clearly differ
-    twins: bool = True
+    #: pairs with one date of birth at one address whose given names clearly differ (twins,
+    #: or one person recorded under another name), and pairs with one name at one address
+    #: whose dates of birth are far apart (parent and child, or a wrong date):
+    #: ``evidence`` (default): a comparison level each, whose weight the run calibrates from
+    #: the data (how many such pairs there are against how many true matches would show the
+    #: pattern), so data with twins learn that it means twins and data without learn that it
+    #: means a replaced name; ``veto``: such pairs are never linked; ``off``: no special level
+    twins: Literal["evidence", "veto", "off"] = "evidence"
+
+    @field_validator("twins", mode="before")
+    @classmethod
+    def _boolean_is_veto(cls, value):
+        # settings files before 2026.2 said true (veto) or false (off)
+        return {True: "veto", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class Clustering(_Document):
-    threshold_match_probability: Annotated[float, Field(gt=0, lt=1)] = 0.99
+    #: ``auto``: the threshold that maximises the expected F1 of the links, from the model's
+    #: own match probabilities (or, with ``precision_target``, the lowest threshold whose
+    #: expected precision reaches it); a number fixes it
+    threshold_match_probability: Annotated[float, Field(gt=0, lt=1)] | Literal["auto"] = "auto"
+    #: with ``threshold_match_probability: auto``: keep links down to the lowest threshold
+    #: whose expected precision is at least this (a council that prefers missed links to
+    #: false ones sets, say, 0.995); unset: maximise expected F1
+    precision_target: Annotated[float, Field(gt=0, lt=1)] | None = None
     oversize_cluster: Annotated[int, Field(ge=2)] = 12
 
 

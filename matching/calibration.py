@@ -1,0 +1,288 @@
+"""Self-calibration of a trained person model from its own match probabilities (no truth).
+
+Splink's unsupervised training leaves three things to the user: the prior (the probability
+that two random records match), the clustering threshold, and what to make of patterns
+that Fellegi-Sunter's independence assumption gets wrong. Every training run settles them
+from the data, and records how, in ``model.json``:
+
+- **Pattern levels.** Two records with one date of birth at one address and clearly
+  different given names are twins in a county and a replaced given name in data without
+  twins; one name at one address with dates far apart is a parent and child, or a wrong
+  date. Each pattern is a comparison level (``matching.comparisons.pattern_level``) whose
+  weight EM does not train. The run counts the pairs that show the pattern (T) and the
+  true matches expected to show it: the expected matches that share the pattern's context
+  (date and address, or name and address) times the odds, learnt by EM, that a match
+  differs in the compared field (E). The level's weight is set so that its pairs' mean
+  match probability is E / T.
+- **Prior.** The fixed point of "expected matches among the scored pairs / all pairs":
+  the probability that makes the sum of the pairs' match probabilities equal to the number
+  of matches it implies (blocking is assumed to reach every match: its recall is measured
+  at 0.99+ in ``benchmarks/``).
+- **Threshold.** The match probability above which links are kept: the one that maximises
+  the expected F1 of the links (expected true links over links kept and over all expected
+  matches), or the lowest whose expected precision meets ``clustering.precision_target``.
+
+The same probabilities give the run's estimate of its own accuracy once persons are
+formed (``estimate_accuracy``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+
+import duckdb
+import numpy as np
+
+from familylink.core.tables import LINKAGE_RECORDS
+from matching.comparisons import CONTEXT_COLUMNS, SAME_DOB, SAME_NAME, SAME_PLACE
+
+#: the prior's search interval, as log2 odds
+_PRIOR_BOUNDS = (-60.0, 10.0)
+#: a pattern level's weight is kept within +-_WEIGHT_BOUND (log2 Bayes factor)
+_WEIGHT_BOUND = 40.0
+_ROUNDS = 4
+
+
+@dataclass
+class PatternLevel:
+    """What the run learnt about one pattern level."""
+
+    comparison: str
+    label: str
+    pairs: int  # scored pairs showing the pattern (T)
+    context_matches: float  # expected matches sharing the pattern's context, field agreeing
+    differ_m: float  # EM's m of "the field clearly differs"
+    expected_matches: float  # E
+    weight: float  # log2 Bayes factor set on the level
+
+    @property
+    def share_matching(self) -> float:
+        return min(1.0, self.expected_matches / self.pairs) if self.pairs else float("nan")
+
+
+@dataclass
+class Calibration:
+    prior: float
+    prior_method: str
+    threshold: float
+    threshold_method: str
+    expected_matches: float
+    records: int
+    patterns: list[PatternLevel] = field(default_factory=list)
+
+    def as_document(self) -> dict:
+        return {
+            "probability_two_random_records_match": self.prior,
+            "prior_method": self.prior_method,
+            "threshold_match_probability": self.threshold,
+            "threshold_method": self.threshold_method,
+            "expected_matching_pairs": round(self.expected_matches, 2),
+            "patterns": [{**asdict(p), "share_matching": _round(p.share_matching)} for p in self.patterns],
+        }
+
+
+def _round(value: float, digits: int = 6) -> float | None:
+    return None if math.isnan(value) else round(value, digits)
+
+
+def logit2(p: float) -> float:
+    return math.log2(p) - math.log2(1.0 - p)
+
+
+def probability(weights: np.ndarray) -> np.ndarray:
+    """Match probability from log2 odds (overflow-safe)."""
+    return 1.0 / (1.0 + np.exp2(-np.clip(weights, -1000, 1000)))
+
+
+def at_level_sql(comparison: str, weight: float, prefixed: bool = False) -> str:
+    """SQL: the pair is at the calibrated level of ``comparison`` whose weight is ``weight``.
+
+    Splink's scored pairs carry each comparison's weight (``mw_<comparison>``), not its level;
+    a calibrated level's starting weight is a value no other level of its comparison shares
+    (checked by the model). ``prefixed``: ``comparison`` is already the column.
+    """
+    column = comparison if prefixed else f"mw_{comparison}"
+    return f"coalesce(abs({column} - ({weight!r})) < 1e-6, false)"
+
+
+def _sides(condition: str) -> str:
+    """Splink's ``x_l``/``x_r`` condition written over the aliases ``l.x``/``r.x`` of the
+    linkage records (context copies ``ctx_*`` read their original columns)."""
+    def side(m: re.Match) -> str:
+        return f"{m.group(2)}.{CONTEXT_COLUMNS.get(m.group(1), m.group(1))}"
+
+    return re.sub(r"\b(\w+)_(l|r)\b", side, condition)
+
+
+@dataclass
+class LevelSpec:
+    """A level the run calibrates: ``kind`` "pattern" (twins, parent and child) or
+    "household_address" / "household_postcode" (the household correction)."""
+
+    kind: str
+    comparison: str
+    label: str
+    weight: float  # its weight in the scored pairs (log2 Bayes factor)
+    differ_m: float = float("nan")  # pattern levels: EM's m of "the field clearly differs"
+
+
+_CONTEXTS = {"given_name": f"{_sides(SAME_DOB)} AND {_sides(SAME_PLACE)}",
+             "date_of_birth": f"{_sides(SAME_NAME)} AND {_sides(SAME_PLACE)}"}
+_FLAGS = {"same_family": "l.tok_family = r.tok_family",
+          "same_address": "l.tok_uprn = r.tok_uprn OR l.tok_address = r.tok_address",
+          "same_postcode": "l.tok_postcode = r.tok_postcode"}
+
+
+def scored_pairs_sql(pairs: str, levels: list[LevelSpec]) -> str:
+    """The columns calibration needs from Splink's scored pairs: weight, whether the pair is
+    at each calibrated level, whether it shares each pattern's context, and the household flags."""
+    columns = ["p.match_weight"]
+    for i, level in enumerate(levels):
+        columns.append(f"{at_level_sql('p.mw_' + level.comparison, level.weight, prefixed=True)} AS level_{i}")
+        if level.kind == "pattern":
+            columns.append(f"coalesce({_CONTEXTS[level.comparison]}, false) AS context_{i}")
+    columns += [f"coalesce({sql}, false) AS {name}" for name, sql in _FLAGS.items()]
+    return f"""SELECT {', '.join(columns)}
+               FROM {pairs} p JOIN {LINKAGE_RECORDS} l ON l.unique_id = p.unique_id_l
+               JOIN {LINKAGE_RECORDS} r ON r.unique_id = p.unique_id_r
+               ORDER BY p.unique_id_l, p.unique_id_r"""
+
+
+def _pair_counts(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    """Exact counts of record pairs sharing each combination of family name, address line
+    and postcode (group sizes: no pair is enumerated)."""
+    def pairs(*columns: str) -> float:
+        known = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+        return float(con.execute(f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n "
+                                 f"FROM {LINKAGE_RECORDS} WHERE {known} GROUP BY {', '.join(columns)})").fetchone()[0])
+
+    return {"f": pairs("tok_family"), "a": pairs("tok_address"), "fa": pairs("tok_family", "tok_address"),
+            "p": pairs("tok_postcode"), "pa": pairs("tok_postcode", "tok_address"),
+            "fp": pairs("tok_family", "tok_postcode"), "fpa": pairs("tok_family", "tok_postcode", "tok_address")}
+
+
+def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start_prior: float,
+              prior: float | str, threshold: float | str, precision_target: float | None,
+              levels: list[LevelSpec]) -> tuple[Calibration, dict[str, float]]:
+    """Calibrate from Splink's scored pairs ``pairs`` (every blocked pair, scored with the
+    prior ``start_prior`` and the calibrated levels at their starting weights).
+
+    Returns the calibration and the new weight of each level, by label.
+    """
+    data = con.execute(scored_pairs_sql(pairs, levels)).fetchnumpy()
+    base = np.asarray(data["match_weight"], dtype=np.float64) - logit2(start_prior)  # without prior
+    at = [np.asarray(data[f"level_{i}"], dtype=bool) for i in range(len(levels))]
+    flags = {name: np.asarray(data[name], dtype=bool) for name in _FLAGS}
+    counts = _pair_counts(con) if any(x.kind != "pattern" for x in levels) else {}
+    weights = [x.weight for x in levels]
+    total_pairs = records * (records - 1) / 2
+    odds = logit2(start_prior) if prior == "auto" else logit2(float(prior))
+    learnt: list[PatternLevel] = []
+    for _ in range(_ROUNDS):
+        if prior == "auto":
+            odds = _prior_fixed_point(base, total_pairs)
+        p = probability(base + odds)
+        learnt = []
+        for i, level in enumerate(levels):
+            if level.kind == "pattern":
+                result = _calibrate_pattern(level, weights[i], at[i], np.asarray(data[f"context_{i}"], dtype=bool),
+                                            base + odds)
+            else:
+                result = _calibrate_household(level, counts, flags, p, total_pairs)
+            learnt.append(result)
+        for i, result in enumerate(learnt):
+            base = base + np.where(at[i], result.weight - weights[i], 0.0)
+            weights[i] = result.weight
+    if prior == "auto":
+        odds = _prior_fixed_point(base, total_pairs)
+    p = probability(base + odds)
+    chosen, method = _threshold(p, threshold, precision_target)
+    prior_value = 1.0 / (1.0 + 2.0 ** -odds)
+    calibration = Calibration(prior_value, "auto: fixed point of the expected matches" if prior == "auto" else "fixed",
+                              chosen, method, float(p.sum()), records, learnt)
+    return calibration, {x.label: w for x, w in zip(levels, weights, strict=True)}
+
+
+def _calibrate_household(level: LevelSpec, counts: dict[str, float], flags: dict[str, np.ndarray],
+                         p: np.ndarray, total_pairs: float) -> PatternLevel:
+    """Weight -log2(rho): rho = how much more often non-matching pairs share family name and
+    place than the product of the two chances (exact pair counts, less expected matches)."""
+    f, a, pc = flags["same_family"], flags["same_address"], flags["same_postcode"]
+    if level.kind == "household_address":
+        joint, joint_m = counts["fa"], p[f & a].sum()
+        place, place_m = counts["a"], p[a].sum()
+    else:
+        joint, joint_m = counts["fp"] - counts["fpa"], p[f & pc & ~a].sum()
+        place, place_m = counts["p"] - counts["pa"], p[pc & ~a].sum()
+    family, family_m = counts["f"], p[f].sum()
+    non_joint, non_place, non_family = (max(joint - joint_m, 0.0), max(place - place_m, 1.0),
+                                        max(family - family_m, 1.0))
+    rho = non_joint * total_pairs / (non_family * non_place) if total_pairs else 1.0
+    weight = -min(max(math.log2(rho), 0.0), _WEIGHT_BOUND) if rho > 0 else 0.0
+    return PatternLevel(level.comparison, level.label, int(joint), round(float(joint_m), 4), float("nan"),
+                        round(float(rho), 4), round(weight, 6))
+
+
+def _calibrate_pattern(level: LevelSpec, weight: float, in_level: np.ndarray, in_context: np.ndarray,
+                       weights: np.ndarray) -> PatternLevel:
+    """Set the level's weight so its pairs' mean match probability is E / T."""
+    pairs = int(in_level.sum())
+    agreeing = in_context & ~in_level
+    context_matches = float(probability(weights[agreeing]).sum())
+    differ = min(max(level.differ_m, 1e-9), 0.5)
+    expected = context_matches * differ / (1.0 - differ)
+    if pairs == 0:
+        return PatternLevel(level.comparison, level.label, 0, context_matches, level.differ_m, expected, weight)
+    target = min(expected / pairs, 1.0 - 1e-9)
+    others = weights[in_level] - weight  # each pair's log2 odds without this level
+    low, high = -_WEIGHT_BOUND, _WEIGHT_BOUND
+    for _ in range(60):
+        middle = (low + high) / 2
+        if float(probability(others + middle).mean()) > target:
+            high = middle
+        else:
+            low = middle
+    return PatternLevel(level.comparison, level.label, pairs, round(context_matches, 4), level.differ_m,
+                        round(expected, 4), round((low + high) / 2, 6))
+
+
+def _prior_fixed_point(base: np.ndarray, total_pairs: float) -> float:
+    """log2 odds L with sum(p_i(L)) = N * prior(L): expected matches among the scored pairs
+    equal the matches the prior implies over all N pairs (bisection: a unique crossing)."""
+    if base.size == 0 or total_pairs <= 0:
+        return _PRIOR_BOUNDS[0]
+
+    def excess(odds: float) -> float:
+        return float(probability(base + odds).sum()) - total_pairs / (1.0 + 2.0 ** -odds)
+
+    low, high = _PRIOR_BOUNDS
+    if excess(low) <= 0:
+        return low
+    for _ in range(80):
+        middle = (low + high) / 2
+        if excess(middle) > 0:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def _threshold(p: np.ndarray, fixed: float | str, precision_target: float | None) -> tuple[float, str]:
+    if fixed != "auto":
+        return float(fixed), "fixed"
+    if p.size == 0:
+        return 0.5, "no pairs scored: 0.5"
+    order = np.sort(p)[::-1]
+    true_links = np.cumsum(order)
+    kept = np.arange(1, order.size + 1)
+    if precision_target is not None:
+        meets = np.nonzero(true_links / kept >= precision_target)[0]
+        if meets.size == 0:
+            return float(min(order[0], 1 - 1e-12)), f"precision target {precision_target}: not reachable"
+        return float(order[meets[-1]]), f"lowest with expected precision >= {precision_target}"
+    f1 = 2 * true_links / (kept + order.sum())
+    best = int(np.argmax(f1))
+    # never below an even chance: a link kept must be more likely true than not
+    return float(max(order[best], 0.5)), "maximum expected F1"
