@@ -19,7 +19,7 @@ from pathlib import Path
 
 from familylink import database
 from familylink.core.dates import add_quarters
-from familylink.core.errors import ExtractError, OutputExistsError, Problem
+from familylink.core.errors import ConfigError, ExtractError, OutputExistsError, Problem
 from familylink.core.fingerprint import file_sha256, write_json
 from familylink.core.resources import memory_budget
 from familylink.refresh import StoreFacts, after_scoring, import_register, save_model, saved_model
@@ -191,9 +191,19 @@ class ChainConfig:
     def load(cls, *, linkage_file: Path | None = None, framework: str | Path | None = None,
              identification_file: Path | None = None, localities_file: Path | None = None,
              outcomes_file: Path | None = None) -> ChainConfig:
-        return cls(load_linkage_settings(linkage_file), load_framework(framework or "phase2-2015"),
+        return cls(load_linkage(linkage_file), load_framework(framework or "phase2-2015"),
                    load_identification_settings(identification_file), load_localities(localities_file),
                    load_outcome_settings(outcomes_file))
+
+
+def load_linkage(path: Path | None) -> LinkageSettings:
+    """The linkage settings, with a file that is not text refused in one sentence."""
+    try:
+        return load_linkage_settings(path)
+    except (UnicodeDecodeError, RecursionError):
+        raise ConfigError(f"{path}: cannot read the linkage settings (not UTF-8 YAML text)",
+                          [Problem(str(path), "not UTF-8 YAML text", "pass a linkage settings file such as "
+                                   "config/linkage/default.yaml")]) from None
 
 
 @dataclass

@@ -455,3 +455,28 @@ def test_a_flipped_bit_in_the_store_is_refused_in_one_line_or_harmless(world, of
                         "--reference-date", "2026-09-30", "--quiet")
         assert not one_error(result) and "run store is damaged" in result.output, result.output
         assert not (folder / command).exists()
+
+
+@FAST
+@given(name=st.sampled_from(["linkage/default.yaml", "frameworks/phase2-2015.yaml", "identification.yaml",
+                             "localities.yaml"]), mutation=byte_mutations())
+def test_run_survives_damaged_settings_and_frameworks(world, name, mutation):
+    """The settings are read before anything else; with an empty extracts folder the run then
+    stops at once, so every example is one clear sentence."""
+    from familylink.cli import hub
+    from familylink.core.paths import config_dir
+
+    folder = fresh(world["base"])
+    document = folder / Path(name).name
+    document.write_bytes(mutate((config_dir() / name).read_bytes(), mutation))
+    option = {"linkage/default.yaml": "--linkage", "frameworks/phase2-2015.yaml": "--framework",
+              "identification.yaml": "--settings", "localities.yaml": "--localities"}[name]
+    (folder / "extracts").mkdir()
+    result = invoke(hub.run, "--extracts", folder / "extracts", "--out", folder / "run", "--store",
+                    folder / "store.duckdb", "--reference-date", "2026-09-30", "--quiet", option, document)
+    assert not one_error(result)
+    assert not (folder / "run").exists()
+    if name.startswith("linkage"):
+        assert not one_error(invoke(hub.link, "--extracts", folder / "extracts", "--out", folder / "link",
+                                    "--linkage", document, "--quiet"))
+        assert not (folder / "link").exists()

@@ -26,11 +26,11 @@ from familylink.pipeline import (
     ChainSummary,
     StageTracker,
     check_new_run_dir,
+    load_linkage,
     run_chain,
 )
 from familylink.store import RunStore, runs
 from matching.link import link_persons
-from matching.settings import load_linkage_settings
 
 
 @click.command()
@@ -52,7 +52,7 @@ def link(extracts_dir, run_dir, model_file, linkage_file, memory_limit, quiet) -
     guards against chaining. Households: shared household references, UPRNs and addresses,
     with communal addresses (hostels, HMOs) detected and reported.
     """
-    settings = load_linkage_settings(linkage_file)
+    settings = load_linkage(linkage_file)
     budget = use_memory_limit(memory_limit)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise OutputExistsError(f"{run_dir} already exists and is not empty",
