@@ -52,14 +52,23 @@ from familylink.pipeline import seal_folder
 from familylink.synth import generate_county
 from protocols.agreements import AgreementSet, default_agreements_dir, load_agreements
 from protocols.encoders import BloomEncoder, TokenEncoder
+from protocols.encoding import BLOOM_KEY_LABELS
 from protocols.keys import PartnershipKey, generate_key
 from protocols.normalise import bigrams, name_parts, normalise_address, parse_postcode
 from protocols.sealed import open_sealed_folder
 
 REFERENCE = dt.date(2026, 9, 30)
 PUBLIC_LISTS = Path(familylink.synth.__file__).parent / "data"
+#: Bloom settings field -> its sealed column (whose key label protocols.encoding names).
+_BLOOM_COLUMN = {"given_name": "bf_given", "family_name": "bf_family", "address": "bf_address"}
 NAME_FIELDS = {"given": ("tok_given_first", "bf_given", "given_name"),
                "family": ("tok_family", "bf_family", "family_name")}
+#: Both name filters pooled: every record's bf_given and bf_family as two filters of one
+#: column, attacked with one public list (the given and family lists averaged). Since schema
+#: version 2 both are made under one key, so a bigram sets the same bits in either field and
+#: pooling gives the pattern-mining attacks twice the filters to mine.
+POOLED = "given+family"
+POOLED_FIELDS = {POOLED: (None, "bf_name", "given_name")}
 #: Keys an attacker might guess (used as the HMAC key directly, and as the partnership secret).
 GUESSED_KEYS = {"'familylink'": b"familylink", "'partnership'": b"partnership", "'secret'": b"secret",
                 "'password'": b"password", "'key'": b"key", "32 zero bytes": b"\x00" * 32,
@@ -214,7 +223,7 @@ def dictionary_attack(county: SealedCounty, extra_names: set[str] = frozenset())
         if kind != "sha256":
             for field, what in blooms.items():
                 settings = encoding.bloom[field]
-                field_key = key.field_key(f"bloom/{field}") if kind == "derived" else key
+                field_key = key.field_key(BLOOM_KEY_LABELS[_BLOOM_COLUMN[field]]) if kind == "derived" else key
                 made.update(BloomEncoder(field_key, settings.bits, settings.hashes).encode_many(candidates[what]))
         results[label] = (len(tokens & guesses), len(filters & made))
     return results
@@ -238,11 +247,12 @@ class AttackResult:
 
 
 def _true_encoders(county: SealedCounty, field: str) -> tuple[TokenEncoder, BloomEncoder]:
-    token_column, _, bloom_field = NAME_FIELDS[field]
+    token_column, bloom_column, bloom_field = {**NAME_FIELDS, **POOLED_FIELDS}[field]
     encoding = county.agreements.partnership.encoding
     settings = encoding.bloom[bloom_field]
     return (TokenEncoder(county.key.field_key(f"token/{token_column}"), encoding.token_bytes),
-            BloomEncoder(county.key.field_key(f"bloom/{bloom_field}"), settings.bits, settings.hashes))
+            BloomEncoder(county.key.field_key(BLOOM_KEY_LABELS["bf_given" if field == POOLED else bloom_column]),
+                         settings.bits, settings.hashes))
 
 
 def _ranked(counts: Counter) -> list:
@@ -320,7 +330,7 @@ def pattern_attack(county: SealedCounty, records: list[dict], public: dict[str, 
     """The frequency alignment of the ``top`` filters, pattern mining on every other filter
     from that alignment, and (a diagnostic, not an attack) the same mining from the true names
     of the ``top`` filters."""
-    column = NAME_FIELDS[field][1]
+    column = {**NAME_FIELDS, **POOLED_FIELDS}[field][1]
     counts = Counter(r[column] for r in records if r[column])
     total = sum(counts.values())
     ranked = _ranked(counts)
@@ -369,7 +379,7 @@ def frequent_pattern_attack(county: SealedCounty, records: list[dict], public: d
     that co-occur in the most records (at least 60% of k positions), label it with that bigram,
     then re-identify filters as in ``pattern_attack``. The label reports how many patterns are
     genuine single-bigram patterns and how many carry the right label (checked with the key)."""
-    column = NAME_FIELDS[field][1]
+    column = {**NAME_FIELDS, **POOLED_FIELDS}[field][1]
     counts = Counter(r[column] for r in records if r[column])
     filters = _ranked(counts)
     total = sum(counts.values())
@@ -416,7 +426,21 @@ def run_attacks(county: SealedCounty, top: int = 20) -> tuple[dict[str, tuple[in
         results.append(frequency_attack(county, records, public, field))
         results += pattern_attack(county, records, public, field, top)
         results.append(frequent_pattern_attack(county, records, public, field))
+    pooled, pooled_public = pooled_names(records, public)
+    results += pattern_attack(county, pooled, pooled_public, POOLED, top)
+    results.append(frequent_pattern_attack(county, pooled, pooled_public, POOLED))
     return dictionary, results
+
+
+def pooled_names(records: list[dict], public: dict[str, dict[str, float]]) -> tuple[list[dict], dict]:
+    """Every record's two name filters as rows of one column ``bf_name``, and the public list
+    for them: the given and family lists averaged (a name on both lists adds up)."""
+    pooled = [{"bf_name": r[column]} for r in records for column in ("bf_given", "bf_family")]
+    shares: Counter[str] = Counter()
+    for field in NAME_FIELDS:
+        for name, share in public[field].items():
+            shares[name] += share / len(NAME_FIELDS)
+    return pooled, {**public, POOLED: dict(shares)}
 
 
 def markdown(dictionary: dict[str, tuple[int, int]], results: list[AttackResult]) -> str:

@@ -7,7 +7,17 @@ one source is seen as equality with the other source's ``tok_dob``) and every na
 name swap can still be seen). ``tok_given_forms`` (every possible form of the first given-name
 part, ``protocols.normalise.names.given_name_forms``) has one key of its own for the whole
 list: every form of every record and source is tokenised under it, so two records' lists can
-be intersected, while its tokens cannot be joined to any other column's.
+be intersected, while its tokens cannot be joined to any other column's. The values behind
+``tok_given_forms`` are ``given_name_forms_of_parts`` of the whole given name (the forms of
+its first part, and of the next part after a prefix such as MUHAMMAD); those behind
+``tok_family_parts`` are ``family_name_parts`` (every family-name part and, for two or more,
+the parts written solid).
+
+Bloom filters: ``bf_given`` and ``bf_family`` are made under one shared key (HKDF label
+``bloom/name``) with the same size and number of hashes (the partnership settings must say
+so), so a given name in one record and a family name in another can be compared by Dice;
+``bf_address`` has its own key (``bloom/address``). Encoding version 2 made this change;
+extracts sealed before it (schema version 1) are refused by the hub.
 """
 
 from __future__ import annotations
@@ -33,10 +43,14 @@ from protocols.normalise import (
     swap_day_month,
     truncate_to_month,
 )
-from protocols.normalise.names import given_name_forms
+from protocols.normalise.names import family_name_parts, given_name_forms_of_parts
 from protocols.validation import CleanRows, Identity
 
 _BLOOM_FIELDS = {"bf_given": "given_name", "bf_family": "family_name", "bf_address": "address"}
+#: The HKDF label of each Bloom filter's key: both name filters share one keyed domain (and,
+#: checked in protocols.agreements, one size and number of hashes), so the Dice of one
+#: record's bf_given against another's bf_family measures a given/family swap with a typo.
+BLOOM_KEY_LABELS = {"bf_given": "bloom/name", "bf_family": "bloom/name", "bf_address": "bloom/address"}
 #: The sealed columns computed from the identity alone (cached per distinct identity).
 IDENTITY_SEALED_COLUMNS = (
     "tok_given", "tok_given_first", "tok_given_canon", "tok_given_nysiis", "tok_given_metaphone", "tok_given_forms",
@@ -93,7 +107,7 @@ class ExtractEncoder:
         self.name_part = TokenEncoder(key.field_key("token/name_part"), size)
         self.given_form = TokenEncoder(key.field_key("token/tok_given_forms"), size)
         self.blooms = {
-            column: BloomEncoder(key.field_key(f"bloom/{field}"),
+            column: BloomEncoder(key.field_key(BLOOM_KEY_LABELS[column]),
                                  partnership.encoding.bloom[field].bits,
                                  partnership.encoding.bloom[field].hashes)
             for column, field in _BLOOM_FIELDS.items()
@@ -120,7 +134,7 @@ class ExtractEncoder:
                     t["tok_given_canon"].encode(canonical_given_name(first)),
                     t["tok_given_nysiis"].encode(nysiis(first)),
                     t["tok_given_metaphone"].encode(metaphone(first)),
-                    sorted({self.given_form.encode(f) for f in given_name_forms(first)}) or None,
+                    sorted({self.given_form.encode(f) for f in given_name_forms_of_parts(parts)}) or None,
                     self.blooms["bf_given"].encode(full),
                 )
             self._given[parts] = cached
@@ -139,7 +153,7 @@ class ExtractEncoder:
                     t["tok_family"].encode(full),
                     t["tok_family_nysiis"].encode(nysiis(joined)),
                     t["tok_family_metaphone"].encode(metaphone(joined)),
-                    sorted({self.family_part.encode(p) for p in parts}),
+                    sorted({self.family_part.encode(p) for p in family_name_parts(parts)}),
                     self.blooms["bf_family"].encode(full),
                 )
             self._family[parts] = cached

@@ -37,6 +37,7 @@ from protocols.agreements import (
     Partnership,
     collect_agreements,
 )
+from protocols.encoding import BLOOM_KEY_LABELS
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ Block = tuple  # ("h1"|"h2"|"h3"|"p", text) | ("ul", [text]) | ("table", headers
 def key_label(column: str) -> str:
     """The HKDF info label of the per-field key a sealed column is made with."""
     if column in _BLOOM_FIELDS:
-        return f"bloom/{_BLOOM_FIELDS[column]}"
+        return BLOOM_KEY_LABELS[column]
     return {"tok_dob_swapped": "token/tok_dob", "tok_name_parts": "token/name_part"}.get(column, f"token/{column}")
 
 

@@ -51,7 +51,10 @@ def test_given_forms_are_one_keyed_list_that_meets_for_a_nickname_and_not_for_a_
         return seal_row(agreements, source, {"record_id": "A", "given_name": given_name, "family_name": "Lee"})
 
     harry, henry, harold = sealed("Harry"), sealed("HENRY", "probation"), sealed("Harold")
-    assert len(harry["tok_given_forms"]) == 4 and harry["tok_given_forms"] == sorted(harry["tok_given_forms"])
+    from protocols.normalise.names import given_name_forms
+
+    assert len(harry["tok_given_forms"]) == len(given_name_forms("HARRY"))
+    assert harry["tok_given_forms"] == sorted(harry["tok_given_forms"])
     assert set(harry["tok_given_forms"]) & set(henry["tok_given_forms"])  # one person, two sources
     assert set(harry["tok_given_forms"]) & set(harold["tok_given_forms"])
     assert not set(henry["tok_given_forms"]) & set(harold["tok_given_forms"])  # clearly different names
@@ -62,3 +65,23 @@ def test_given_forms_are_one_keyed_list_that_meets_for_a_nickname_and_not_for_a_
     others = {v for c, v in henry.items() if c.startswith("tok_") and isinstance(v, str)}
     others |= {t for c in ("tok_family_parts", "tok_name_parts") for t in henry[c] or ()}
     assert not set(harry["tok_given_forms"]) & others
+
+
+def test_both_name_filters_share_one_key_so_a_swap_with_a_typo_is_measurable(agreements):
+    from protocols.encoding import BLOOM_KEY_LABELS
+    from tests.test_token_properties import KEY as SEAL_KEY
+    from tests.test_token_properties import seal_row
+
+    assert BLOOM_KEY_LABELS["bf_given"] == BLOOM_KEY_LABELS["bf_family"] != BLOOM_KEY_LABELS["bf_address"]
+    a = seal_row(agreements, "police", {"record_id": "A", "given_name": "Amy", "family_name": "Chandler"})
+    b = seal_row(agreements, "health", {"record_id": "B", "given_name": "Chandelr", "family_name": "Amy"})
+    assert a["bf_given"] == b["bf_family"]                  # the same name, whichever field holds it
+    assert dice(a["bf_family"], b["bf_given"]) > 0.6        # a swap with a typo is still close
+    assert dice(a["bf_given"], b["bf_given"]) < 0.3
+    encoding = agreements.partnership.encoding
+    name = BloomEncoder(SEAL_KEY.field_key("bloom/name"), encoding.bloom["given_name"].bits,
+                        encoding.bloom["given_name"].hashes)
+    assert a["bf_given"] == name.encode("AMY") and a["bf_family"] == name.encode("CHANDLER")
+    address = BloomEncoder(SEAL_KEY.field_key("bloom/address"), encoding.bloom["given_name"].bits,
+                           encoding.bloom["given_name"].hashes)
+    assert address.encode("AMY") != a["bf_given"]            # the address key is not the name key

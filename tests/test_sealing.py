@@ -214,3 +214,39 @@ def test_worker_processes_give_the_same_bytes_and_reports(county, agreements, tm
     assert (one.rows_in, one.accepted, one.records, one.fields_blanked) == \
         (two.rows_in, two.accepted, two.records, two.fields_blanked)
     assert one.rows_in > 4 * 500
+
+
+def test_an_extract_sealed_before_the_shared_name_bloom_key_is_refused_with_seal_it_again(sealed, tmp_path):
+    """Schema version 2 put bf_given and bf_family under one key: a version 1 extract's name
+    filters cannot be compared with a version 2 extract's, so the hub refuses it by name."""
+    _, out, _ = sealed
+    old = tmp_path / "old" / "schools-old.sealed"
+    old.parent.mkdir()
+    with zipfile.ZipFile(next(out.glob("schools-*"))) as source, zipfile.ZipFile(old, "w") as target:
+        manifest = json.loads(source.read("manifest.json"))
+        assert manifest["schema_version"] == 2
+        manifest["schema_version"] = 1
+        target.writestr("manifest.json", json.dumps(manifest))
+        target.writestr("data.parquet", source.read("data.parquet"))
+    with pytest.raises(SealedExtractError, match="schema version '?1'?, this hub reads version 2") as refused:
+        open_sealed_folder(old.parent)
+    assert "seal it again" in refused.value.render()
+
+
+def test_name_filters_need_equal_settings_and_the_error_names_the_key(tmp_path):
+    import shutil
+
+    import yaml
+
+    from familylink.core.errors import ConfigError
+    from protocols.agreements import default_agreements_dir, load_agreements
+
+    shutil.copytree(default_agreements_dir(), tmp_path / "a")
+    path = tmp_path / "a" / "partnership.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["encoding"]["bloom"]["family_name"] = {"bits": 1024, "hashes": 15}
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError) as refused:
+        load_agreements(tmp_path / "a")
+    text = refused.value.render()
+    assert "encoding.bloom.family_name" in text and "encoding.bloom.given_name" in text

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-SCHEMA_VERSION = 1
+#: Version 2: bf_given and bf_family under one shared Bloom key (a given name can be compared
+#: with a family name), tok_family_parts with the solid form of a multi-part family name, and
+#: tok_given_forms with the forms of the part after a prefix. Version 1 extracts are refused.
+SCHEMA_VERSION = 2
 
 CORE_SOURCES = ("schools", "police", "dwp", "housing", "health")
 OPTIONAL_SOURCES = ("social_care", "probation")
@@ -188,16 +191,18 @@ SEALED_TOKEN_COLUMNS = {
 
 #: Token list columns (list of hex strings).
 SEALED_TOKEN_LIST_COLUMNS = {
-    "tok_family_parts": "each part of a multi-part or hyphenated family name",
+    "tok_family_parts": "each part of the family name (split at hyphens and spaces) and, for two or more "
+                        "parts, the parts written solid",
     "tok_name_parts": "every name part (given, middle, family) in one shared name domain",
     "tok_given_forms": "every possible form of the first given-name part (itself, its canonical form, "
-                       "and the full names a short form may stand for), under one key of its own",
+                       "the full names a short form may stand for, and those of the next part after a "
+                       "prefix such as Muhammad), under one key of its own",
 }
 
 #: Keyed Bloom filter columns (fixed-width binary).
 SEALED_BLOOM_COLUMNS = {
-    "bf_given": "given name bigrams",
-    "bf_family": "family name bigrams",
+    "bf_given": "given name bigrams, under the name Bloom key shared with bf_family",
+    "bf_family": "family name bigrams, under the name Bloom key shared with bf_given",
     "bf_address": "address (flat, number, street) bigrams",
 }
 
