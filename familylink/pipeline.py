@@ -378,6 +378,8 @@ def run_manifest(extracts: Path, run_dir: Path, reference_date: dt.date, config:
     inputs = [{"file": e.path.name, "source": e.source, "extract_date": e.manifest.get("extract_date"),
                "agreement_fingerprint": e.manifest.get("agreement", {}).get("fingerprint"),
                "rows": e.manifest["counts"]["accepted"], "records": e.manifest["counts"]["records"],
+               "quarantined": e.manifest["counts"]["quarantined"],
+               "quarantine_warning": e.manifest.get("quarantine_warning"),  # the provider's loud warning
                "content_sha256": e.content_sha256}
               for e in linked.extracts]  # verified once, when linking loaded them
     outputs = {name: file_sha256(path) for name, path in sorted(found.outputs.items())}

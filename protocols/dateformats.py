@@ -115,7 +115,7 @@ def resolve_date_formats(raw, agreement: Agreement, options: DateFormatOptions) 
     suspect = [c for c in undeclared if _failures(sample[c], formats[c]) * 2 > len(sample[c])]
     if not suspect:
         return result
-    values = raw.column_values(suspect) if any(len(sample[c]) >= SAMPLE_ROWS for c in suspect) else sample
+    values = sample if raw.read_whole_file else raw.column_values(suspect)
     problems: list[Problem] = []
     unclear: list[str] = []
     for column in suspect:

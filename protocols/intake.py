@@ -191,8 +191,11 @@ def _check_source(source: object, where: str) -> None:
 def _load_yaml(path: Path) -> dict[str, list[SigningPublicKey]]:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: not readable YAML ({type(error).__name__})") from None
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as error:
+        raise ConfigError(f"{path}: not readable YAML ({type(error).__name__})",
+                          [Problem(str(path), "not YAML text", "see protocols/intake.py for the format")]) from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
     providers = document.get("providers") if isinstance(document, dict) else None
     if not isinstance(providers, dict):
         raise ConfigError(f"{path}: expected a `providers:` mapping of source to public key",

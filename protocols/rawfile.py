@@ -123,6 +123,7 @@ class RawExtract:
             header = self._read_csv_header()
         self.file_header = header
         self.dropped: list[str] = []
+        self.read_whole_file = False
         self.keep: tuple[int, ...] | None = None
         self.header = self._check_header(header, explicit_delimiter=delimiter is not None)
 
@@ -288,9 +289,11 @@ class RawExtract:
 
     def column_values(self, columns: Iterable[str], max_rows: int | None = None) -> dict[str, set[str]]:
         """The distinct non-blank values of ``columns`` (kept columns), over the first
-        ``max_rows`` data rows or the whole file. In memory only; used to detect date formats."""
+        ``max_rows`` data rows or the whole file (``self.read_whole_file`` says which it was).
+        In memory only; used to detect date formats."""
         index = {c: self.header.index(c) for c in columns if c in self.header}
         found: dict[str, set[str]] = {c: set() for c in index}
+        self.read_whole_file = False
         seen = 0
         for block in self.blocks(min(max_rows or 50_000, 50_000)):
             chunk = parse_block(block)
@@ -304,6 +307,7 @@ class RawExtract:
                 seen += 1
                 if max_rows is not None and seen >= max_rows:
                     return found
+        self.read_whole_file = True
         return found
 
 

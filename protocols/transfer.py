@@ -165,7 +165,7 @@ def decode_envelope(data: bytes) -> Envelope:
     offset += length
     try:
         header = _json_object(header_bytes)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise EnvelopeError("header is not readable", damaged=True) from None
     missing = [name for name in HEADER_FIELDS if name not in header]
     if missing or header.get("format") != TRANSFER_FORMAT:

@@ -83,7 +83,10 @@ def test_housing_mixed_formats_seal_without_options_when_unambiguous(tmp_path, k
 
 
 def test_agreement_date_formats_are_binding_and_small_files_that_all_fail_are_refused(tmp_path, agreements):
-    housing = agreements["housing"].model_copy(update={"date_formats": {"date_of_birth": "DD/MM/YYYY"}})
+    from protocols.agreements import Agreement
+
+    housing = Agreement.model_validate({**agreements["housing"].model_dump(by_alias=True),
+                                        "date_formats": {"date_of_birth": "DD/MM/YYYY"}})
     assert housing.date_format_of("date_of_birth") == "DD/MM/YYYY" and housing.date_format_of("event_date") == \
         "YYYY-MM-DD"
     assert housing.fingerprint != agreements["housing"].fingerprint
@@ -263,3 +266,21 @@ def test_validate_command_takes_the_same_options(tmp_path):
                                                    "--extract-date", "2026-09-30"])
     assert result.exit_code == 0, result.output
     assert "dates read as DD/MM/YYYY" in result.output
+
+
+def test_an_agreement_can_declare_a_format_per_column(tmp_path, agreements):
+    import shutil
+
+    from protocols.agreements import load_agreements
+
+    folder = tmp_path / "agreements"
+    shutil.copytree(agreements.directory, folder)
+    text = (folder / "housing.yaml").read_text(encoding="utf-8")
+    (folder / "housing.yaml").write_text(text.replace("date_format: YYYY-MM-DD\n", "date_format: YYYY-MM-DD\n"
+                                                      "date_formats: {date_of_birth: DD/MM/YYYY}\n"),
+                                         encoding="utf-8")
+    declared = load_agreements(folder)
+    raw = housing_file(tmp_path, ["03/04/1990", "11/12/1985"])  # ambiguous without the declaration
+    report = validate_extract(raw, "housing", declared, extract_date=EXTRACT_DATE)
+    assert report.accepted == 2 and not report.date_notes and report.date_formats["date_of_birth"] == "DD/MM/YYYY"
+    assert declared["housing"].fingerprint != agreements["housing"].fingerprint

@@ -480,3 +480,35 @@ def test_run_survives_damaged_settings_and_frameworks(world, name, mutation):
         assert not one_error(invoke(hub.link, "--extracts", folder / "extracts", "--out", folder / "link",
                                     "--linkage", document, "--quiet"))
         assert not (folder / "link").exists()
+
+
+@FAST
+@given(mutation=byte_mutations())
+def test_intake_survives_a_damaged_providers_yaml(world, mutation):
+    folder = fresh(world["base"])
+    public = json.loads((world["providers"] / "health.pub").read_text(encoding="utf-8"))
+    registry = folder / "providers.yaml"
+    text = (f"providers:\n  health:\n    public_key: {public['public_key']}\n"
+            f"    fingerprint: {public['fingerprint']}\n").encode()
+    registry.write_bytes(mutate(text, mutation))
+    inbox = folder / "inbox"
+    inbox.mkdir()
+    shutil.copy(world["transfer"], inbox)
+    args = intake_args(world, folder, inbox, folder / "store.duckdb")
+    args[args.index(world["providers"])] = registry
+    if one_error(invoke(intake, *args)):
+        assert (folder / "extracts" / world["sealed"].name).is_file()
+
+
+def test_a_deeply_nested_envelope_header_is_tampering(world, tmp_path):
+    from protocols.transfer import MAGIC, decode_envelope
+
+    header = b"[" * 5000 + b"]" * 5000
+    data = MAGIC + len(header).to_bytes(4, "big") + header + bytes(200)
+    with pytest.raises(ValueError, match="header is not readable"):
+        decode_envelope(data)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "x.sealed.transfer").write_bytes(data)
+    result = invoke(intake, *intake_args(world, tmp_path, inbox, tmp_path / "store.duckdb"))
+    assert not one_error(result) and "tampered" in result.output
