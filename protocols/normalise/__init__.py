@@ -3,7 +3,8 @@
 Standard library and jellyfish only (a data provider installs this without the hub's
 dependencies). Functions that validate raise ``ValueError`` with a message that never
 contains the value; every other function accepts any string. Bundled tables live in
-``protocols/data/`` (``nicknames.csv``, ``titles.csv``).
+``protocols/data/`` (``nicknames.csv``, ``given_name_forms.csv``, ``given_name_affixes.csv``,
+``titles.csv``), each naming its sources in its header.
 """
 
 from .dates import (

@@ -15,6 +15,13 @@ Decisions worth knowing:
   zero-width space) are dropped without a space; symbols separate parts.
 * Titles are removed from the start of a name and suffixes from its end, never leaving
   the name empty (a family name that is just ``Lord`` stays ``LORD``).
+* Names as councils meet them: a conservative table of variants of one name
+  (``nicknames.csv``: KUBA is JAKUB, MAXAMED is MUHAMMAD), a permissive table of the names a
+  form may stand for (``given_name_forms.csv``: TERRY may be TERENCE, RAJ may be RAJESH,
+  MATEUSZ may be MATTHEW), given-name prefixes and suffixes (``given_name_affixes.csv``:
+  MOHAMMED IMRAN is IMRAN elsewhere, RAMESHBHAI is RAMESH), and family names split into parts
+  with their solid form (KAUR-DHILLON meets DHILLON and KAUR). Every part of every name is
+  treated by the same rules, whatever community it comes from: nothing is marked in clear.
 """
 
 from __future__ import annotations
