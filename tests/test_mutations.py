@@ -512,3 +512,16 @@ def test_a_deeply_nested_envelope_header_is_tampering(world, tmp_path):
     (inbox / "x.sealed.transfer").write_bytes(data)
     result = invoke(intake, *intake_args(world, tmp_path, inbox, tmp_path / "store.duckdb"))
     assert not one_error(result) and "tampered" in result.output
+
+
+@pytest.mark.parametrize("cut", ["empty", "header", "half", "delete", "text"])
+def test_a_truncated_or_foreign_store_is_refused_in_one_line(world, tmp_path, cut):
+    data = world["store"].read_bytes()
+    damaged = {"empty": b"", "header": data[:100], "half": data[: len(data) // 2],
+               "delete": data[:5000] + data[5010:], "text": b"not a database\n" * 100}[cut]
+    store = tmp_path / "store.duckdb"
+    store.write_bytes(damaged)
+    for command, args in ((runs_command, ["--store", store]), (audit, ["show", "--store", store])):
+        result = invoke(command, *args)
+        assert not one_error(result) and f"Error: {store}" in result.output, result.output
+    assert store.read_bytes() == damaged
