@@ -36,7 +36,7 @@ import duckdb
 import numpy as np
 
 from familylink.core.tables import LINKAGE_RECORDS
-from matching.comparisons import CONTEXT_COLUMNS, SAME_DOB, SAME_NAME, SAME_PLACE
+from matching.comparisons import CONTEXT_COLUMNS, SAME_DOB, SAME_FAMILY, SAME_NAME, SAME_PLACE
 
 #: the prior's search interval, as log2 odds
 _PRIOR_BOUNDS = (-60.0, 10.0)
@@ -79,7 +79,9 @@ class Calibration:
             "threshold_match_probability": self.threshold,
             "threshold_method": self.threshold_method,
             "expected_matching_pairs": round(self.expected_matches, 2),
-            "patterns": [{**asdict(p), "share_matching": _round(p.share_matching)} for p in self.patterns],
+            "patterns": [{k: _round(v) if isinstance(v, float) else v
+                          for k, v in {**asdict(p), "share_matching": p.share_matching}.items()}
+                         for p in self.patterns],
         }
 
 
@@ -128,11 +130,8 @@ class LevelSpec:
     differ_m: float = float("nan")  # pattern levels: EM's m of "the field clearly differs"
 
 
-_CONTEXTS = {"given_name": f"{_sides(SAME_DOB)} AND {_sides(SAME_PLACE)}",
+_CONTEXTS = {"given_name": f"{_sides(SAME_DOB)} AND {_sides(SAME_FAMILY)} AND {_sides(SAME_PLACE)}",
              "date_of_birth": f"{_sides(SAME_NAME)} AND {_sides(SAME_PLACE)}"}
-_FLAGS = {"same_family": "l.tok_family = r.tok_family",
-          "same_address": "l.tok_uprn = r.tok_uprn OR l.tok_address = r.tok_address",
-          "same_postcode": "l.tok_postcode = r.tok_postcode"}
 
 
 def scored_pairs_sql(pairs: str, levels: list[LevelSpec]) -> str:
@@ -143,7 +142,6 @@ def scored_pairs_sql(pairs: str, levels: list[LevelSpec]) -> str:
         columns.append(f"{at_level_sql('p.mw_' + level.comparison, level.weight, prefixed=True)} AS level_{i}")
         if level.kind == "pattern":
             columns.append(f"coalesce({_CONTEXTS[level.comparison]}, false) AS context_{i}")
-    columns += [f"coalesce({sql}, false) AS {name}" for name, sql in _FLAGS.items()]
     return f"""SELECT {', '.join(columns)}
                FROM {pairs} p JOIN {LINKAGE_RECORDS} l ON l.unique_id = p.unique_id_l
                JOIN {LINKAGE_RECORDS} r ON r.unique_id = p.unique_id_r
@@ -151,16 +149,16 @@ def scored_pairs_sql(pairs: str, levels: list[LevelSpec]) -> str:
 
 
 def _pair_counts(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
-    """Exact counts of record pairs sharing each combination of family name, address line
-    and postcode (group sizes: no pair is enumerated)."""
+    """Exact counts of record pairs sharing each combination of family name, address line,
+    first given name and date of birth (from group sizes: no pair is enumerated)."""
     def pairs(*columns: str) -> float:
         known = " AND ".join(f"{c} IS NOT NULL" for c in columns)
         return float(con.execute(f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n "
                                  f"FROM {LINKAGE_RECORDS} WHERE {known} GROUP BY {', '.join(columns)})").fetchone()[0])
 
-    return {"f": pairs("tok_family"), "a": pairs("tok_address"), "fa": pairs("tok_family", "tok_address"),
-            "p": pairs("tok_postcode"), "pa": pairs("tok_postcode", "tok_address"),
-            "fp": pairs("tok_family", "tok_postcode"), "fpa": pairs("tok_family", "tok_postcode", "tok_address")}
+    f, a, g, d = "tok_family", "tok_address", "tok_given_first", "tok_dob"
+    return {"f": pairs(f), "a": pairs(a), "g": pairs(g), "d": pairs(d), "fa": pairs(f, a),
+            "fag": pairs(f, a, g), "fad": pairs(f, a, d), "fagd": pairs(f, a, g, d)}
 
 
 def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start_prior: float,
@@ -174,7 +172,6 @@ def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start
     data = con.execute(scored_pairs_sql(pairs, levels)).fetchnumpy()
     base = np.asarray(data["match_weight"], dtype=np.float64) - logit2(start_prior)  # without prior
     at = [np.asarray(data[f"level_{i}"], dtype=bool) for i in range(len(levels))]
-    flags = {name: np.asarray(data[name], dtype=bool) for name in _FLAGS}
     counts = _pair_counts(con) if any(x.kind != "pattern" for x in levels) else {}
     weights = [x.weight for x in levels]
     total_pairs = records * (records - 1) / 2
@@ -190,7 +187,7 @@ def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start
                 result = _calibrate_pattern(level, weights[i], at[i], np.asarray(data[f"context_{i}"], dtype=bool),
                                             base + odds)
             else:
-                result = _calibrate_household(level, counts, flags, p, total_pairs)
+                result = _calibrate_household(level, counts, total_pairs)
             learnt.append(result)
         for i, result in enumerate(learnt):
             base = base + np.where(at[i], result.weight - weights[i], 0.0)
@@ -205,23 +202,29 @@ def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start
     return calibration, {x.label: w for x, w in zip(levels, weights, strict=True)}
 
 
-def _calibrate_household(level: LevelSpec, counts: dict[str, float], flags: dict[str, np.ndarray],
-                         p: np.ndarray, total_pairs: float) -> PatternLevel:
-    """Weight -log2(rho): rho = how much more often non-matching pairs share family name and
-    place than the product of the two chances (exact pair counts, less expected matches)."""
-    f, a, pc = flags["same_family"], flags["same_address"], flags["same_postcode"]
-    if level.kind == "household_address":
-        joint, joint_m = counts["fa"], p[f & a].sum()
-        place, place_m = counts["a"], p[a].sum()
-    else:
-        joint, joint_m = counts["fp"] - counts["fpa"], p[f & pc & ~a].sum()
-        place, place_m = counts["p"] - counts["pa"], p[pc & ~a].sum()
-    family, family_m = counts["f"], p[f].sum()
-    non_joint, non_place, non_family = (max(joint - joint_m, 0.0), max(place - place_m, 1.0),
-                                        max(family - family_m, 1.0))
-    rho = non_joint * total_pairs / (non_family * non_place) if total_pairs else 1.0
+def household_weight(con: duckdb.DuckDBPyConnection, records: int, level: LevelSpec) -> PatternLevel:
+    """The household correction from exact counts alone (before EM: it needs no model)."""
+    return _calibrate_household(level, _pair_counts(con), records * (records - 1) / 2)
+
+
+def _calibrate_household(level: LevelSpec, counts: dict[str, float], total_pairs: float) -> PatternLevel:
+    """Weight -log2(rho): rho = how much more often two different people share a family name
+    and an address than the product of the two chances says.
+
+    Different people are counted without the model (no feedback): pairs sharing family name
+    and address line whose first given names and dates of birth both differ (inclusion and
+    exclusion over exact group counts). The independent expectation is the same share of
+    all pairs: P(family) x P(address) x P(given name and date differ).
+    """
+    c = counts
+    different = c["fa"] - c["fag"] - c["fad"] + c["fagd"]
+    if total_pairs <= 0 or c["f"] <= 0 or c["a"] <= 0:
+        return PatternLevel(level.comparison, level.label, int(c["fa"]), 0.0, float("nan"), 1.0, 0.0)
+    both_differ = max((1 - c["g"] / total_pairs) * (1 - c["d"] / total_pairs), 1e-9)
+    expected = c["f"] / total_pairs * c["a"] / total_pairs * both_differ * total_pairs
+    rho = different / expected if expected > 0 else 1.0
     weight = -min(max(math.log2(rho), 0.0), _WEIGHT_BOUND) if rho > 0 else 0.0
-    return PatternLevel(level.comparison, level.label, int(joint), round(float(joint_m), 4), float("nan"),
+    return PatternLevel(level.comparison, level.label, int(c["fa"]), round(float(different), 1), float("nan"),
                         round(float(rho), 4), round(weight, 6))
 
 

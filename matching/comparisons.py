@@ -43,7 +43,7 @@ def name_elsewhere(other_differs: str) -> str:
 
 
 #: labels of the two pattern levels whose weight the run calibrates (matching/calibration.py)
-TWIN_LEVEL = "clearly different given names, same date of birth and address"
+TWIN_LEVEL = "clearly different given names, same date of birth, family name and address"
 PARENT_CHILD_LEVEL = "dates far apart, same name and address"
 #: Copies of identity columns under other names, for the pattern levels' contexts: Splink's
 #: EM leaves out of a training session every comparison that reads a column of its
@@ -54,12 +54,10 @@ CONTEXT_COLUMNS = {"ctx_dob": "tok_dob", "ctx_dob_swapped": "tok_dob_swapped", "
                    "ctx_given_first": "tok_given_first", "ctx_family": "tok_family"}
 SAME_DOB = "(ctx_dob_l = ctx_dob_r OR ctx_dob_swapped_l = ctx_dob_r OR ctx_dob_l = ctx_dob_swapped_r)"
 SAME_PLACE = "(ctx_uprn_l = ctx_uprn_r OR ctx_address_l = ctx_address_r OR ctx_postcode_l = ctx_postcode_r)"
-SAME_NAME = "(ctx_given_first_l = ctx_given_first_r AND ctx_family_l = ctx_family_r)"
 HOUSEHOLD_ADDRESS_LEVEL = "same family name and address (household members)"
-HOUSEHOLD_POSTCODE_LEVEL = "same family name and postcode, other address (relatives nearby)"
 SAME_FAMILY = "(ctx_family_l = ctx_family_r)"
+SAME_NAME = "(ctx_given_first_l = ctx_given_first_r AND ctx_family_l = ctx_family_r)"
 SAME_ADDRESS = "(ctx_uprn_l = ctx_uprn_r OR ctx_address_l = ctx_address_r)"
-SAME_POSTCODE = "(ctx_postcode_l = ctx_postcode_r)"
 #: the starting weight of a pattern level (about -9): EM keeps its pairs out of the matches
 #: until the run calibrates it from the data
 _PATTERN_M, _PATTERN_U = 0.001, 0.5
@@ -94,7 +92,7 @@ def given_name(settings: LinkageSettings) -> cl.CustomComparison:
                         "possibly one name (a short form both may stand for)"),
     ]
     if settings.guards.twins == "evidence":
-        levels.append(pattern_level(f"{SAME_DOB} AND {SAME_PLACE}", TWIN_LEVEL))
+        levels.append(pattern_level(f"{SAME_DOB} AND {SAME_FAMILY} AND {SAME_PLACE}", TWIN_LEVEL))
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(levels, "given_name", "given name tokens and Bloom filter")
 
@@ -200,12 +198,11 @@ def household(settings: LinkageSettings) -> cl.CustomComparison:
     measures how much more often (``matching.calibration``) and sets these levels' weights
     to take it back out; every other pair is at the null level (weight 0)."""
     at_address = f"{SAME_FAMILY} AND {SAME_ADDRESS}"
-    at_postcode = f"{SAME_FAMILY} AND {SAME_POSTCODE}"
     levels = [
-        cll.CustomLevel(f"NOT coalesce(({at_address}) OR ({at_postcode}), false)",
-                        "no family name shared at one place").configure(is_null_level=True),
+        cll.CustomLevel(f"NOT coalesce({at_address}, false)",
+                        "no family name shared at one address").configure(is_null_level=True),
         pattern_level(f"coalesce({at_address}, false)", HOUSEHOLD_ADDRESS_LEVEL),
-        pattern_level("true", HOUSEHOLD_POSTCODE_LEVEL, m=2 * _PATTERN_M),
+        cll.ElseLevel(),  # never reached (Splink needs two levels besides the null one)
     ]
     return cl.CustomComparison(levels, "household", "correction for household members (family name and place)")
 

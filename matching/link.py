@@ -99,7 +99,7 @@ def _link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con:
             model.train()
     with step("predict"):
         pairs, by_rule, left_out = model.predict(loaded.records)
-        comparisons_by_rule = {rule: by_rule.get(i, 0) for i, rule in enumerate(settings.blocking_rules)}
+        comparisons_by_rule = {rule: by_rule.get(i, 0) for i, rule in enumerate(model.blocking_rules)}
         pairs_scored = sum(by_rule.values())
     with step("cluster"):
         guards = guarded_edges(con, pairs, settings, model.threshold)

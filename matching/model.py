@@ -20,16 +20,15 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 from familylink.core.errors import ConfigError, Problem
 from familylink.core.fingerprint import fingerprint, write_json
 from familylink.core.tables import LINKAGE_RECORDS
-from matching.calibration import LevelSpec, at_level_sql, calibrate, logit2
+from matching.calibration import LevelSpec, at_level_sql, calibrate, household_weight, logit2
 from matching.comparisons import (
     CONTEXT_COLUMNS,
     HOUSEHOLD_ADDRESS_LEVEL,
-    HOUSEHOLD_POSTCODE_LEVEL,
     PARENT_CHILD_LEVEL,
     TWIN_LEVEL,
     person_comparisons,
 )
-from matching.settings import LinkageSettings
+from matching.settings import LinkageSettings, equality_columns
 
 MODEL_FORMAT = "familylink-linkage-model"
 PAIRS_TABLE = "person_pairs"
@@ -63,15 +62,39 @@ class LinkageModel:
             unique_id_column_name="unique_id",
             source_dataset_column_name="source",
             comparisons=person_comparisons(settings),
-            blocking_rules_to_generate_predictions=list(settings.blocking_rules),
+            blocking_rules_to_generate_predictions=self._blocking_rules(),
             # gamma columns: calibration reads the pattern levels (matching.calibration)
             retain_intermediate_calculation_columns=True,
             retain_matching_columns=False,
         )
+        if trained is not None:
+            self.blocking_rules = [r["blocking_rule"] if isinstance(r, dict) else r
+                                   for r in trained.get("blocking_rules_to_generate_predictions", [])]
+            self.blocking = {"reused": True}
         self.linker = Linker(frames, splink_settings, log_level=logging.WARNING)
         self.trained = trained is not None
         #: set by a training run's calibration; a reused model keeps the calibration it was saved with
         self.calibration: dict | None = calibration
+
+    def _blocking_rules(self) -> list[str]:
+        """The settings' rules, plus each broader rule whose pairs fit the budget (counted
+        exactly from group sizes over the linkage records)."""
+        self.blocking = {"budget_pairs": 0, "rules_within_budget": {}}
+        rules = list(self.settings.blocking_rules)
+        records = self.con.execute(f"SELECT count(*) FROM {LINKAGE_RECORDS}").fetchone()[0]
+        budget = self.settings.comparison_budget_per_record * records
+        self.blocking["budget_pairs"] = int(budget)
+        for rule in self.settings.blocking_rules_within_budget:
+            columns = equality_columns(rule)
+            known = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+            pairs = self.con.execute(f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n FROM "
+                                     f"{LINKAGE_RECORDS} WHERE {known} GROUP BY {', '.join(columns)})").fetchone()[0]
+            used = pairs <= budget
+            self.blocking["rules_within_budget"][rule] = {"pairs": int(pairs), "used": used}
+            if used and rule not in rules:
+                rules.append(rule)
+        self.blocking_rules = rules
+        return rules
 
     # --- training ---------------------------------------------------------------------
     def train(self) -> None:
@@ -81,11 +104,26 @@ class LinkageModel:
             list(training.deterministic_rules), recall=training.deterministic_recall)
         self.linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs,
                                                               seed=training.seed, num_chunks=training.u_chunks)
+        self._household_before_em()
         with _em_estimates_floored():
             for rule in training.em_blocking_rules:
                 self.linker.training.estimate_parameters_using_expectation_maximisation(
                     rule, max_pairs=training.em_max_pairs)  # Splink samples by a hash of the ids
         self.trained = True
+
+    def _household_before_em(self) -> None:
+        """Set the household correction (exact counts, no model) so EM sees it: same-name
+        parents and children at one address then do not teach EM that dates far apart are
+        common among matches."""
+        records = self.con.execute(f"SELECT count(*) FROM {LINKAGE_RECORDS}").fetchone()[0]
+        for comparison in self.linker._settings_obj.comparisons:
+            for level in comparison.comparison_levels:
+                if level.label_for_charts == HOUSEHOLD_ADDRESS_LEVEL:
+                    spec = LevelSpec("household", comparison.output_column_name, level.label_for_charts, 0.0)
+                    bayes = 2.0 ** household_weight(self.con, records, spec).weight
+                    # the starting weight must stay distinct from the level's others (else: 0)
+                    bayes = bayes if abs(bayes - 1.0) > 1e-6 else 1.0 - 1e-3
+                    level.m_probability, level.u_probability = bayes / (1.0 + bayes), 1.0 / (1.0 + bayes)
 
     # --- inference --------------------------------------------------------------------
     def predict(self, records: int, keep_from_probability: float = 0.01) -> tuple[str, dict[int, int], dict]:
@@ -127,8 +165,7 @@ class LinkageModel:
         obj = self.linker._settings_obj
         start_prior = obj._probability_two_random_records_match
         specs, levels = [], {}
-        kinds = {TWIN_LEVEL: "pattern", PARENT_CHILD_LEVEL: "pattern",
-                 HOUSEHOLD_ADDRESS_LEVEL: "household_address", HOUSEHOLD_POSTCODE_LEVEL: "household_postcode"}
+        kinds = {TWIN_LEVEL: "pattern", PARENT_CHILD_LEVEL: "pattern", HOUSEHOLD_ADDRESS_LEVEL: "household"}
         for comparison in obj.comparisons:
             for level in comparison.comparison_levels:
                 kind = kinds.get(level.label_for_charts)
@@ -142,7 +179,7 @@ class LinkageModel:
                                       f"weight of the calibrated level {level.label_for_charts!r}")
                 differ = float("nan")
                 if kind == "pattern":
-                    differ = float(next(x for x in comparison.comparison_levels if x._is_else_level).m_probability)
+                    differ = _differ_m(comparison)
                 specs.append(LevelSpec(kind, comparison.output_column_name, level.label_for_charts, weight, differ))
                 levels[level.label_for_charts] = level
         clustering, training = self.settings.clustering, self.settings.training
@@ -184,6 +221,7 @@ class LinkageModel:
             "linkage_settings_fingerprint": self.settings.fingerprint,
             "inputs": inputs,
             "calibration": self.calibration,
+            "blocking": {**self.blocking, "rules": self.blocking_rules},
             "accuracy": accuracy,
             "splink_model": model,
             "model_fingerprint": fingerprint(model),
@@ -244,6 +282,19 @@ def _floored(model: dict) -> dict:
                 if isinstance(level.get(key), float | int) and level[key] < MIN_PROBABILITY:
                     level[key] = MIN_PROBABILITY
     return model
+
+
+def _differ_m(comparison) -> float:
+    """P(the field clearly differs | match) for a pattern level's calibration: EM's m of the
+    else level, but at least the m of the field's weakest agreeing level (a date far apart is
+    taken to be at least as common among matches as a date with one part wrong): EM's m of
+    the else level is learnt without the pattern's own pairs, and collapses where they were
+    most of the matches that differ (FEBRL: dates wrong at one name and address)."""
+    levels = [x for x in comparison.comparison_levels if not x.is_null_level]
+    else_level = next(x for x in levels if x._is_else_level)
+    agreeing = [x for x in levels if not x._is_else_level and not x._fix_m_probability]
+    floor = float(agreeing[-1].m_probability) if agreeing and comparison.output_column_name == "date_of_birth" else 0.0
+    return max(float(else_level.m_probability), floor)
 
 
 def load_model_document(path: str | Path) -> dict:

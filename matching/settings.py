@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -93,13 +94,41 @@ class LinkageSettings(_Document):
     backend: Literal["duckdb", "spark"] = "duckdb"
     dice: DiceThresholds
     blocking_rules: list[str] = Field(min_length=1)
+    #: broader rules, each used only where the data are small enough to afford it: a rule is
+    #: added when the pairs it makes are at most ``comparison_budget_per_record`` times the
+    #: number of records (counted exactly before linking). Each must be a conjunction of
+    #: equalities (``l.a = r.a AND l.b = r.b``): its pairs are counted from group sizes.
+    blocking_rules_within_budget: list[str] = Field(default_factory=list)
+    comparison_budget_per_record: Annotated[float, Field(gt=0)] = 10.0
     training: Training
     guards: Guards = Guards()
     clustering: Clustering = Clustering()
 
+    @field_validator("blocking_rules_within_budget")
+    @classmethod
+    def _equalities(cls, rules: list[str]) -> list[str]:
+        for rule in rules:
+            if equality_columns(rule) is None:
+                raise ValueError(f"{rule!r} is not a conjunction of equalities such as l.a = r.a AND l.b = r.b")
+        return rules
+
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.model_dump(mode="json", by_alias=True))
+
+
+_EQUALITY = re.compile(r"^\s*l\.(\w+)\s*=\s*r\.(\w+)\s*$")
+
+
+def equality_columns(rule: str) -> list[str] | None:
+    """The columns of a rule made only of ``l.x = r.x`` terms joined by AND, else None."""
+    columns = []
+    for term in re.split(r"\s+AND\s+", rule.strip(), flags=re.IGNORECASE):
+        match = _EQUALITY.match(term)
+        if not match or match.group(1) != match.group(2):
+            return None
+        columns.append(match.group(1))
+    return columns
 
 
 def default_linkage_file() -> Path:
