@@ -60,7 +60,10 @@ def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict
         )
         SELECT least(split_part(x, '|', 1), split_part(y, '|', 1)) || '|'
                    || greatest(split_part(x, '|', 1), split_part(y, '|', 1)) AS sources,
-               count(*) FILTER (linked), coalesce(sum(p) FILTER (linked), 0), coalesce(sum(p), 0),
+               count(*) FILTER (linked),
+               -- sums of integers (nano-probabilities): a parallel sum of doubles varies in its last bits
+               coalesce(sum((p * 1e9)::HUGEINT) FILTER (linked), 0)::DOUBLE / 1e9,
+               coalesce(sum((p * 1e9)::HUGEINT), 0)::DOUBLE / 1e9,
                count(*) FILTER (linked AND NOT compared)
         FROM everything GROUP BY 1 ORDER BY 1""").fetchall()
     by_pair: dict[str, list] = {sources: [links, true_links, matches, unscored]

@@ -36,7 +36,14 @@ import duckdb
 import numpy as np
 
 from familylink.core.tables import LINKAGE_RECORDS
-from matching.comparisons import CONTEXT_COLUMNS, SAME_DOB, SAME_FAMILY, SAME_NAME, SAME_PLACE
+from matching.comparisons import (
+    CONTEXT_COLUMNS,
+    SAME_DOB,
+    SAME_FAMILY,
+    SAME_NAME,
+    SAME_PLACE,
+    SHARED_PART,
+)
 
 #: the prior's search interval, as log2 odds
 _PRIOR_BOUNDS = (-60.0, 10.0)
@@ -130,7 +137,8 @@ class LevelSpec:
     differ_m: float = float("nan")  # pattern levels: EM's m of "the field clearly differs"
 
 
-_CONTEXTS = {"given_name": f"{_sides(SAME_DOB)} AND {_sides(SAME_FAMILY)} AND {_sides(SAME_PLACE)}",
+_CONTEXTS = {"given_name": f"{_sides(SAME_DOB)} AND {_sides(SAME_PLACE)} AND ({_sides(SAME_FAMILY)} OR "
+                           f"{_sides(SHARED_PART)})",
              "date_of_birth": f"{_sides(SAME_NAME)} AND {_sides(SAME_PLACE)}"}
 
 
@@ -153,7 +161,8 @@ def _pair_counts(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
     first given name and date of birth (from group sizes: no pair is enumerated)."""
     def pairs(*columns: str) -> float:
         known = " AND ".join(f"{c} IS NOT NULL" for c in columns)
-        return float(con.execute(f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n "
+        # integer arithmetic: a parallel sum of doubles is not the same to the last bit every time
+        return float(con.execute(f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n "
                                  f"FROM {LINKAGE_RECORDS} WHERE {known} GROUP BY {', '.join(columns)})").fetchone()[0])
 
     f, a, g, d = "tok_family", "tok_address", "tok_given_first", "tok_dob"
@@ -238,15 +247,14 @@ def _calibrate_pattern(level: LevelSpec, weight: float, in_level: np.ndarray, in
     expected = context_matches * differ / (1.0 - differ)
     if pairs == 0:
         return PatternLevel(level.comparison, level.label, 0, context_matches, level.differ_m, expected, weight)
-    target = min(expected / pairs, 1.0 - 1e-9)
+    target = min(max(expected / pairs, 1e-12), 0.999)
     others = weights[in_level] - weight  # each pair's log2 odds without this level
-    low, high = -_WEIGHT_BOUND, _WEIGHT_BOUND
-    for _ in range(60):
-        middle = (low + high) / 2
-        if float(probability(others + middle).mean()) > target:
-            high = middle
-        else:
-            low = middle
+    # the pairs at the level should be about E/T likely to match however strong the rest of
+    # their evidence (a rare family name, a shared identifier): the weight brings nine in ten
+    # of them to at most that probability, rather than their mean (which the strongest
+    # would dominate)
+    strong = float(np.quantile(others, 0.9))
+    low = high = min(max(logit2(target) - strong, -_WEIGHT_BOUND), _WEIGHT_BOUND)
     return PatternLevel(level.comparison, level.label, pairs, round(context_matches, 4), level.differ_m,
                         round(expected, 4), round((low + high) / 2, 6))
 
@@ -284,8 +292,9 @@ def _threshold(p: np.ndarray, fixed: float | str, precision_target: float | None
         meets = np.nonzero(true_links / kept >= precision_target)[0]
         if meets.size == 0:
             return float(min(order[0], 1 - 1e-12)), f"precision target {precision_target}: not reachable"
-        return float(order[meets[-1]]), f"lowest with expected precision >= {precision_target}"
+        return math.floor(float(order[meets[-1]]) * 1e6) / 1e6, f"lowest with expected precision >= {precision_target}"
     f1 = 2 * true_links / (kept + order.sum())
     best = int(np.argmax(f1))
-    # never below an even chance: a link kept must be more likely true than not
-    return float(max(order[best], 0.5)), "maximum expected F1"
+    # never below an even chance: a link kept must be more likely true than not; rounded down
+    # (6 places) so that no pair sits within a rounding error of it
+    return math.floor(max(float(order[best]), 0.5) * 1e6) / 1e6, "maximum expected F1"

@@ -43,7 +43,7 @@ def name_elsewhere(other_differs: str) -> str:
 
 
 #: labels of the two pattern levels whose weight the run calibrates (matching/calibration.py)
-TWIN_LEVEL = "clearly different given names, same date of birth, family name and address"
+TWIN_LEVEL = "clearly different given names, same date of birth and address, a family name shared"
 PARENT_CHILD_LEVEL = "dates far apart, same name and address"
 #: Copies of identity columns under other names, for the pattern levels' contexts: Splink's
 #: EM leaves out of a training session every comparison that reads a column of its
@@ -51,12 +51,16 @@ PARENT_CHILD_LEVEL = "dates far apart, same name and address"
 #: date-of-birth block (the model adds these to its input views).
 CONTEXT_COLUMNS = {"ctx_dob": "tok_dob", "ctx_dob_swapped": "tok_dob_swapped", "ctx_uprn": "tok_uprn",
                    "ctx_address": "tok_address", "ctx_postcode": "tok_postcode",
-                   "ctx_given_first": "tok_given_first", "ctx_family": "tok_family"}
+                   "ctx_given_first": "tok_given_first", "ctx_family": "tok_family",
+                   "ctx_name_parts": "tok_name_parts"}
 SAME_DOB = "(ctx_dob_l = ctx_dob_r OR ctx_dob_swapped_l = ctx_dob_r OR ctx_dob_l = ctx_dob_swapped_r)"
 SAME_PLACE = "(ctx_uprn_l = ctx_uprn_r OR ctx_address_l = ctx_address_r OR ctx_postcode_l = ctx_postcode_r)"
 HOUSEHOLD_ADDRESS_LEVEL = "same family name and address (household members)"
 SAME_FAMILY = "(ctx_family_l = ctx_family_r)"
-SAME_NAME = "(ctx_given_first_l = ctx_given_first_r AND ctx_family_l = ctx_family_r)"
+SHARED_PART = "list_has_any(ctx_name_parts_l, ctx_name_parts_r)"
+#: one name, or the same name parts in other positions (given and family swapped)
+SAME_NAME = ("((ctx_given_first_l = ctx_given_first_r AND ctx_family_l = ctx_family_r)"
+             " OR ctx_name_parts_l = ctx_name_parts_r)")
 SAME_ADDRESS = "(ctx_uprn_l = ctx_uprn_r OR ctx_address_l = ctx_address_r)"
 #: the starting weight of a pattern level (about -9): EM keeps its pairs out of the matches
 #: until the run calibrates it from the data
@@ -86,14 +90,14 @@ def given_name(settings: LinkageSettings) -> cl.CustomComparison:
                         "sounds alike"),
         *[cll.CustomLevel(f"{dice('bf_given')} >= {t}", f"Dice >= {t}") for t in lower],
         cll.CustomLevel(names_swapped(), "all name parts shared (given and family swapped)"),
-        cll.CustomLevel(name_elsewhere("NOT list_has_any(tok_family_parts_l, tok_family_parts_r)"),
-                        "a name part shared in another position"),
         cll.CustomLevel("list_has_any(tok_given_forms_l, tok_given_forms_r)",
                         "possibly one name (a short form both may stand for)"),
     ]
     if settings.guards.twins == "evidence":
-        levels.append(pattern_level(f"{SAME_DOB} AND {SAME_FAMILY} AND {SAME_PLACE}", TWIN_LEVEL))
-    levels.append(cll.ElseLevel())
+        levels.append(pattern_level(f"{SAME_DOB} AND {SAME_PLACE} AND ({SAME_FAMILY} OR {SHARED_PART})", TWIN_LEVEL))
+    levels += [cll.CustomLevel(name_elsewhere("NOT list_has_any(tok_family_parts_l, tok_family_parts_r)"),
+                               "a name part shared in another position"),
+               cll.ElseLevel()]
     return cl.CustomComparison(levels, "given_name", "given name tokens and Bloom filter")
 
 
