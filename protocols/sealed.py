@@ -148,7 +148,7 @@ class SealedExtract:
 
     def read_table(self, columns: list[str] | None = None) -> pa.Table:
         """The data as an Arrow table (verified again while reading)."""
-        manifest, data = _read_verified(self.path)
+        manifest, data, _ = _read_verified(self.path)
         if manifest != self.manifest:
             raise _refuse(self.path, "changed since it was opened", "run again on files that do not change")
         try:
@@ -244,14 +244,16 @@ def _check_layout(path: Path, manifest_bytes: bytes, data: bytes) -> None:
         raise _damaged(path)
 
 
-def _read_verified(path: Path) -> tuple[dict, bytes]:
+def _read_verified(path: Path, *, layout: bool = True) -> tuple[dict, bytes, bytes]:
+    """The manifest, the data and the manifest's bytes, verified (the layout too unless asked not to)."""
     manifest_bytes, data = _read_members(path)
     manifest = _checked_manifest(path, manifest_bytes)
     if hashlib.sha256(data).hexdigest() != manifest["content"]["sha256"]:
         raise _refuse(path, "the data does not match the manifest's content hash: the file was altered or damaged",
                       _RESEND)
-    _check_layout(path, manifest_bytes, data)
-    return manifest, data
+    if layout:
+        _check_layout(path, manifest_bytes, data)
+    return manifest, data, manifest_bytes
 
 
 def open_sealed(path: str | Path) -> SealedExtract:
@@ -259,7 +261,7 @@ def open_sealed(path: str | Path) -> SealedExtract:
     path = Path(path)
     if not path.is_file():
         raise _refuse(path, "no such file")
-    manifest, data = _read_verified(path)
+    manifest, data, manifest_bytes = _read_verified(path, layout=False)
     try:
         schema = pq.read_schema(io.BytesIO(data))
     except Exception:  # pyarrow raises several types for bad Parquet
@@ -267,6 +269,7 @@ def open_sealed(path: str | Path) -> SealedExtract:
     absent = [c for c in SEALED_COLUMNS if c not in schema.names]
     if absent:
         raise _refuse(path, f"the data lacks column(s) {', '.join(absent)}", "seal it again with this familylink version")
+    _check_layout(path, manifest_bytes, data)  # last: the reasons above say more when they apply
     return SealedExtract(path, manifest)
 
 
