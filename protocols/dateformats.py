@@ -85,9 +85,6 @@ class DateFormats:
     def detected(self) -> list[str]:
         return [c for c in DATE_COLUMNS if self.origin.get(c) == "detected"]
 
-    def manifest(self) -> dict:
-        return {"formats": dict(self.formats), "detected": self.detected}
-
 
 def declared_formats(agreement: Agreement, options: DateFormatOptions) -> dict[str, tuple[str, str]]:
     """column -> (format, origin) for every column whose format is declared."""
@@ -125,8 +122,8 @@ def resolve_date_formats(raw, agreement: Agreement, options: DateFormatOptions) 
             unclear.append(column)
             continue
         formats[column], origin[column] = chosen, "detected"
-        result.notes.append(f"{column}: dates read as {chosen} (detected: the agreement's {agreement.date_format} "
-                            f"does not fit them; pass --date-format {column}=FORMAT to decide)")
+        result.notes.append(f"{raw.path.name}, column {column}: dates read as {chosen} (detected: the agreement's "
+                            f"{agreement.date_format} does not fit them; pass --date-format {column}=FORMAT to decide)")
     if problems:
         raise ExtractError(
             f"{raw.path.name}: the date format of column(s) {', '.join(unclear)} cannot be told from the "

@@ -54,6 +54,7 @@ class ExtractReport:
     extract_date: dt.date
     date_formats: dict[str, str] = field(default_factory=dict)  # date column -> the format read
     date_notes: list[str] = field(default_factory=list)  # formats detected, one sentence each
+    date_detected: list[str] = field(default_factory=list)  # the columns whose format was detected
     dropped_columns: list[str] = field(default_factory=list)  # --drop-unshared: names only
     quarantine_warning: str | None = None  # more than the warning share of rows quarantined
     rows_in: int = 0
@@ -178,7 +179,8 @@ def _run(path: Path, source: str, agreements: AgreementSet, options: ReadOptions
     if not 0 <= options.warn_quarantined <= 1:
         raise ExtractError(f"the quarantine warning share {options.warn_quarantined} is not between 0 and 1")
     dates = resolve_date_formats(raw, agreement, date_options)
-    report = ExtractReport(path, source, extract_date, dict(dates.formats), list(dates.notes), list(raw.dropped))
+    report = ExtractReport(path, source, extract_date, dict(dates.formats), list(dates.notes), dates.detected,
+                           list(raw.dropped))
     total = raw.approximate_rows()
     spec = ProcessorSpec(path, tuple(raw.header), agreement, agreements.partnership, extract_date, dates.formats,
                          key.secret if key is not None else None)
@@ -331,7 +333,7 @@ def _manifest(report: ExtractReport, agreements: AgreementSet, key: PartnershipK
             "fields_blanked": report.fields_blanked,
             "warnings": report.warnings,
         },
-        "dates": {"formats": report.date_formats, "detected": [note.split(":", 1)[0] for note in report.date_notes]},
+        "dates": {"formats": report.date_formats, "detected": report.date_detected},
         "dropped_columns": report.dropped_columns,
         "quarantine_warning": report.quarantine_warning,
         "columns": list(SEALED_COLUMNS),

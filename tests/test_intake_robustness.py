@@ -76,7 +76,7 @@ def test_housing_mixed_formats_seal_without_options_when_unambiguous(tmp_path, k
     raw = housing_file(tmp_path, ["23/04/1990", "11/12/1985", "01/02/2001"])  # 23 > 12: day first
     result, out = seal_cli(tmp_path, key_file, raw)
     assert result.exit_code == 0, result.output
-    assert "Date format: date_of_birth: dates read as DD/MM/YYYY (detected" in result.output
+    assert "Date format: housing.csv, column date_of_birth: dates read as DD/MM/YYYY (detected" in result.output
     manifest = sealed_manifest(out)
     assert manifest["dates"]["detected"] == ["date_of_birth"] and manifest["counts"]["accepted"] == 3
     assert manifest["counts"]["fields_blanked"] == {}
