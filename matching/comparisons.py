@@ -206,7 +206,9 @@ def household(settings: LinkageSettings) -> cl.CustomComparison:
         cll.CustomLevel(f"NOT coalesce({at_address}, false)",
                         "no family name shared at one address").configure(is_null_level=True),
         pattern_level(f"coalesce({at_address}, false)", HOUSEHOLD_ADDRESS_LEVEL),
-        cll.ElseLevel(),  # never reached (Splink needs two levels besides the null one)
+        # never reached (Splink needs two levels besides the null one); fixed, so never "untrained"
+        cll.ElseLevel().configure(m_probability=0.5, u_probability=0.5, fix_m_probability=True,
+                                  fix_u_probability=True),
     ]
     return cl.CustomComparison(levels, "household", "correction for household members (family name and place)")
 

@@ -269,17 +269,21 @@ def _settings_with(tmp_path, **changes):
     return load_linkage_settings(path)
 
 
-def test_twin_guard_and_far_apart_dob_m_are_settings_on_by_default(tmp_path):
-    from matching.comparisons import date_of_birth
-    from matching.settings import FAR_APART_DOB_M
+def test_patterns_are_evidence_and_far_apart_dob_m_is_trained_by_default(tmp_path):
+    from matching.comparisons import PARENT_CHILD_LEVEL, TWIN_LEVEL, date_of_birth, given_name
 
     default = load_linkage_settings()
-    assert default.guards.twins is True and default.training.dob_far_apart_m == FAR_APART_DOB_M
-    far = date_of_birth(default).get_comparison("duckdb").comparison_levels[-1]
-    assert far._fix_m_probability and far.m_probability == FAR_APART_DOB_M
-    trained = _settings_with(tmp_path, **{"training.dob_far_apart_m": "train", "guards.twins": False})
-    assert trained.guards.twins is False
-    assert not date_of_birth(trained).get_comparison("duckdb").comparison_levels[-1]._fix_m_probability
+    assert default.guards.twins == "evidence" and default.training.dob_far_apart_m == "train"
+    assert default.training.prior == "auto" and default.clustering.threshold_match_probability == "auto"
+    dob_levels = date_of_birth(default).get_comparison("duckdb").comparison_levels
+    assert not dob_levels[-1]._fix_m_probability
+    assert PARENT_CHILD_LEVEL in [x.label_for_charts for x in dob_levels]
+    assert TWIN_LEVEL in [x.label_for_charts for x in given_name(default).get_comparison("duckdb").comparison_levels]
+    fixed = _settings_with(tmp_path, **{"training.dob_far_apart_m": 0.0005, "guards.twins": False})
+    assert fixed.guards.twins == "off"  # settings files before 2026.2: false meant off, true veto
+    levels = date_of_birth(fixed).get_comparison("duckdb").comparison_levels
+    assert levels[-1]._fix_m_probability and levels[-1].m_probability == 0.0005
+    assert PARENT_CHILD_LEVEL not in [x.label_for_charts for x in levels]
 
 
 @pytest.mark.parametrize("key,value", [("training.dob_far_apart_m", "often"), ("guards.twins", "maybe"),
@@ -301,3 +305,28 @@ def test_the_twin_guard_can_be_turned_off(county, tmp_path):
     summary = link_persons(root / "extracts", run, settings, con)
     con.close()
     assert summary.guards.dropped_twins == 0
+
+
+def test_the_run_calibrates_itself_and_estimates_its_own_accuracy(linked):
+    root, run, summary, persons = linked
+    truth = truth_records(root)
+    model = json.loads((run / "model.json").read_text(encoding="utf-8"))
+    calibration, accuracy = model["calibration"], model["accuracy"]
+    assert calibration["prior_method"].startswith("auto") and 0 < calibration["probability_two_random_records_match"] < 1
+    assert calibration["threshold_method"] == "maximum expected F1" and 0.5 <= calibration["threshold_match_probability"] < 1
+    assert accuracy == summary.accuracy and set(accuracy["by_source_pair"]) >= {"police|probation"}
+    by_person: dict[str, list] = {}
+    for record, person in persons.items():
+        by_person.setdefault(person, []).append(truth.get(record))
+    predicted = sum(len(m) * (len(m) - 1) // 2 for m in by_person.values())
+    correct = sum(sum(1 for i, a in enumerate(m) for b in m[i + 1:] if a is not None and a == b)
+                  for m in by_person.values())
+    sizes: dict[str, int] = {}
+    for person in truth.values():
+        sizes[person] = sizes.get(person, 0) + 1
+    true_pairs = sum(n * (n - 1) // 2 for n in sizes.values())
+    precision, recall = correct / predicted, correct / true_pairs
+    f1 = 2 * precision * recall / (precision + recall)
+    assert f1 >= 0.985, (precision, recall)
+    assert abs(accuracy["f1"] - f1) <= 0.01, (accuracy, f1)
+    assert abs(accuracy["recall"] - recall) <= 0.02, (accuracy, recall)
