@@ -26,6 +26,16 @@ def dice(column: str, left: str = "{column}_l", right: str = "{column}_r") -> st
     return f"(2.0 * bit_count({a} & {b})::INTEGER / nullif({bits_a} + {bits_b}, 0))"
 
 
+def names_crossed(threshold: float) -> str:
+    """SQL: given and family names transposed, with a typo: each record's given-name filter is
+    close to the other's family-name filter (both filters share one keyed domain since
+    encoding version 2, so their Dice is meaningful)."""
+    def cross(a: str, b: str) -> str:
+        return f"(2.0 * bit_count({a}_l & {b}_r)::INTEGER / nullif({a}_bits_l + {b}_bits_r, 0))"
+
+    return f"({cross('bf_given', 'bf_family')} >= {threshold} AND {cross('bf_family', 'bf_given')} >= {threshold})"
+
+
 def names_swapped(left: str = "{column}_l", right: str = "{column}_r") -> str:
     """SQL: every name part of one record is among the other's (given and family swapped).
 
@@ -90,6 +100,7 @@ def given_name(settings: LinkageSettings) -> cl.CustomComparison:
                         "sounds alike"),
         *[cll.CustomLevel(f"{dice('bf_given')} >= {t}", f"Dice >= {t}") for t in lower],
         cll.CustomLevel(names_swapped(), "all name parts shared (given and family swapped)"),
+        cll.CustomLevel(names_crossed(high), f"given and family transposed, Dice >= {high}"),
         cll.CustomLevel("list_has_any(tok_given_forms_l, tok_given_forms_r)",
                         "possibly one name (a short form both may stand for)"),
     ]
@@ -113,6 +124,7 @@ def family_name(settings: LinkageSettings) -> cl.CustomComparison:
                         "sounds alike"),
         *[cll.CustomLevel(f"{dice('bf_family')} >= {t}", f"Dice >= {t}") for t in lower],
         cll.CustomLevel(names_swapped(), "all name parts shared (given and family swapped)"),
+        cll.CustomLevel(names_crossed(high), f"given and family transposed, Dice >= {high}"),
         cll.CustomLevel(name_elsewhere("tok_given_first_l <> tok_given_first_r"),
                         "a name part shared in another position"),
         cll.ElseLevel(),
