@@ -62,11 +62,16 @@ class PatternLevel:
     context_matches: float  # expected matches sharing the pattern's context, field agreeing
     differ_m: float  # EM's m of "the field clearly differs"
     expected_matches: float  # E
-    weight: float  # log2 Bayes factor set on the level
+    #: household: the log2 Bayes factor set on the level; pattern: log2 odds of its pairs (E/T)
+    weight: float
 
     @property
     def share_matching(self) -> float:
         return min(1.0, self.expected_matches / self.pairs) if self.pairs else float("nan")
+
+    @property
+    def is_pattern(self) -> bool:
+        return self.comparison != "household"
 
 
 @dataclass
@@ -145,7 +150,7 @@ _CONTEXTS = {"given_name": f"{_sides(SAME_DOB)} AND {_sides(SAME_PLACE)} AND ({_
 def scored_pairs_sql(pairs: str, levels: list[LevelSpec]) -> str:
     """The columns calibration needs from Splink's scored pairs: weight, whether the pair is
     at each calibrated level, whether it shares each pattern's context, and the household flags."""
-    columns = ["p.match_weight"]
+    columns = ["p.match_weight", f"{NON_CONTEXT_SQL.replace('mw_', 'p.mw_')} AS non_context"]
     for i, level in enumerate(levels):
         columns.append(f"{at_level_sql('p.mw_' + level.comparison, level.weight, prefixed=True)} AS level_{i}")
         if level.kind == "pattern":
@@ -154,6 +159,13 @@ def scored_pairs_sql(pairs: str, levels: list[LevelSpec]) -> str:
                FROM {pairs} p JOIN {LINKAGE_RECORDS} l ON l.unique_id = p.unique_id_l
                JOIN {LINKAGE_RECORDS} r ON r.unique_id = p.unique_id_r
                ORDER BY p.unique_id_l, p.unique_id_r"""
+
+
+#: comparisons that say nothing about a pattern's context (the pattern levels read names,
+#: date of birth and place): a pattern pair's match probability is its level's share E/T,
+#: moved by these alone
+NON_CONTEXT = ("national_id", "sex", "middle_names")
+NON_CONTEXT_SQL = " + ".join(f"coalesce(mw_{c}, 0)" for c in NON_CONTEXT)
 
 
 def _pair_counts(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
@@ -180,30 +192,43 @@ def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start
     """
     data = con.execute(scored_pairs_sql(pairs, levels)).fetchnumpy()
     base = np.asarray(data["match_weight"], dtype=np.float64) - logit2(start_prior)  # without prior
+    non_context = np.asarray(data["non_context"], dtype=np.float64)
     at = [np.asarray(data[f"level_{i}"], dtype=bool) for i in range(len(levels))]
     counts = _pair_counts(con) if any(x.kind != "pattern" for x in levels) else {}
     weights = [x.weight for x in levels]
+    shares = [0.0 if x.kind == "pattern" else float("nan") for x in levels]
+    patterned = np.zeros(base.size, dtype=bool)
+    for i, level in enumerate(levels):
+        if level.kind == "pattern":
+            patterned |= at[i]
     total_pairs = records * (records - 1) / 2
     odds = logit2(start_prior) if prior == "auto" else logit2(float(prior))
+
+    def final_weights(odds: float) -> np.ndarray:
+        final = base + odds
+        for i, level in enumerate(levels):
+            if level.kind == "pattern":
+                final = np.where(at[i], logit2(min(max(shares[i], 1e-12), 0.999)) + non_context, final)
+        return final
+
     learnt: list[PatternLevel] = []
     for _ in range(_ROUNDS):
         if prior == "auto":
-            odds = _prior_fixed_point(base, total_pairs)
-        p = probability(base + odds)
+            odds = _prior_fixed_point(base, total_pairs, final_weights, patterned)
+        final = final_weights(odds)
         learnt = []
         for i, level in enumerate(levels):
             if level.kind == "pattern":
-                result = _calibrate_pattern(level, weights[i], at[i], np.asarray(data[f"context_{i}"], dtype=bool),
-                                            base + odds)
+                result = _calibrate_pattern(level, at[i], np.asarray(data[f"context_{i}"], dtype=bool), final)
+                shares[i] = result.share_matching if result.pairs else 0.0
             else:
                 result = _calibrate_household(level, counts, total_pairs)
+                base = base + np.where(at[i], result.weight - weights[i], 0.0)
+                weights[i] = result.weight
             learnt.append(result)
-        for i, result in enumerate(learnt):
-            base = base + np.where(at[i], result.weight - weights[i], 0.0)
-            weights[i] = result.weight
     if prior == "auto":
-        odds = _prior_fixed_point(base, total_pairs)
-    p = probability(base + odds)
+        odds = _prior_fixed_point(base, total_pairs, final_weights, patterned)
+    p = probability(final_weights(odds))
     chosen, method = _threshold(p, threshold, precision_target)
     prior_value = 1.0 / (1.0 + 2.0 ** -odds)
     calibration = Calibration(prior_value, "auto: fixed point of the expected matches" if prior == "auto" else "fixed",
@@ -237,36 +262,53 @@ def _calibrate_household(level: LevelSpec, counts: dict[str, float], total_pairs
                         round(float(rho), 4), round(weight, 6))
 
 
-def _calibrate_pattern(level: LevelSpec, weight: float, in_level: np.ndarray, in_context: np.ndarray,
+def _calibrate_pattern(level: LevelSpec, in_level: np.ndarray, in_context: np.ndarray,
                        weights: np.ndarray) -> PatternLevel:
-    """Set the level's weight so its pairs' mean match probability is E / T."""
+    """The share of a pattern level's pairs that match, E / T.
+
+    T: the pairs at the level. E: the matches expected to show the pattern, the expected
+    matches sharing its context with the field agreeing, times the odds that a match's field
+    clearly differs (r). EM's m of the field's else level leaves the pattern's own pairs
+    out, so r counts them back in at the share being estimated: r = (m x (B - qT) + qT) / B
+    over all B expected matches, solved for its fixed point q (it is unique: q's slope is
+    the share of matches in the context, below 1).
+    """
     pairs = int(in_level.sum())
+    p = probability(weights)
     agreeing = in_context & ~in_level
-    context_matches = float(probability(weights[agreeing]).sum())
+    context_matches = float(p[agreeing].sum())
+    matches = float(p.sum())
     differ = min(max(level.differ_m, 1e-9), 0.5)
-    expected = context_matches * differ / (1.0 - differ)
-    if pairs == 0:
-        return PatternLevel(level.comparison, level.label, 0, context_matches, level.differ_m, expected, weight)
-    target = min(max(expected / pairs, 1e-12), 0.999)
-    others = weights[in_level] - weight  # each pair's log2 odds without this level
-    # the pairs at the level should be about E/T likely to match however strong the rest of
-    # their evidence (a rare family name, a shared identifier): the weight brings nine in ten
-    # of them to at most that probability, rather than their mean (which the strongest
-    # would dominate)
-    strong = float(np.quantile(others, 0.9))
-    low = high = min(max(logit2(target) - strong, -_WEIGHT_BOUND), _WEIGHT_BOUND)
+    if pairs == 0 or matches <= 0:
+        return PatternLevel(level.comparison, level.label, pairs, round(context_matches, 4), level.differ_m, 0.0,
+                            float("nan"))
+    share = 0.0
+    for _ in range(200):
+        r = min((differ * max(matches - share * pairs, 0.0) + share * pairs) / matches, 0.5)
+        new = min(context_matches * r / (1.0 - r) / pairs, 0.999)
+        if abs(new - share) < 1e-9:
+            break
+        share = new
+    expected = share * pairs
     return PatternLevel(level.comparison, level.label, pairs, round(context_matches, 4), level.differ_m,
-                        round(expected, 4), round((low + high) / 2, 6))
+                        round(expected, 4), round(logit2(max(share, 1e-12)), 6))
 
 
-def _prior_fixed_point(base: np.ndarray, total_pairs: float) -> float:
+def _prior_fixed_point(base: np.ndarray, total_pairs: float, final_weights=None,
+                       patterned: np.ndarray | None = None) -> float:
     """log2 odds L with sum(p_i(L)) = N * prior(L): expected matches among the scored pairs
-    equal the matches the prior implies over all N pairs (bisection: a unique crossing)."""
+    equal the matches the prior implies over all N pairs (bisection: a unique crossing).
+    Pattern pairs (their probability is their level's share) count at that probability."""
     if base.size == 0 or total_pairs <= 0:
         return _PRIOR_BOUNDS[0]
+    fixed = 0.0
+    free = base
+    if final_weights is not None and patterned is not None and patterned.any():
+        fixed = float(probability(final_weights(0.0)[patterned]).sum())
+        free = base[~patterned]
 
     def excess(odds: float) -> float:
-        return float(probability(base + odds).sum()) - total_pairs / (1.0 + 2.0 ** -odds)
+        return fixed + float(probability(free + odds).sum()) - total_pairs / (1.0 + 2.0 ** -odds)
 
     low, high = _PRIOR_BOUNDS
     if excess(low) <= 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,11 +65,27 @@ def link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con: 
         return _link_persons(extracts, run_dir, settings, con, model_file, progress)
 
 
+class _UntrainedSummary(logging.Filter):
+    """Splink's predict warning about parameters left at their defaults, shortened to the
+    comparisons it names (levels never seen in a training sample, such as the pattern levels
+    and rare name levels): its prose says nothing the log needs."""
+
+    _COMPARISON = re.compile(r"Comparison: '(\w+)':\s*\n\s*([mu]) values not fully trained")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "You have called predict()" in message:
+            named = sorted({f"{c} ({v})" for c, v in self._COMPARISON.findall(message)})
+            record.msg, record.args = "predict: default m or u values used for " + ", ".join(named), ()
+        return True
+
+
 @contextlib.contextmanager
 def _splink_log(path: Path):
     splink_logger = logging.getLogger("splink")
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_UntrainedSummary())
     saved = splink_logger.handlers[:], splink_logger.propagate
     splink_logger.handlers, splink_logger.propagate = [handler], False
     try:

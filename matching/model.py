@@ -20,11 +20,19 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 from familylink.core.errors import ConfigError, Problem
 from familylink.core.fingerprint import fingerprint, write_json
 from familylink.core.tables import LINKAGE_RECORDS
-from matching.calibration import LevelSpec, at_level_sql, calibrate, household_weight, logit2
+from matching.calibration import (
+    NON_CONTEXT_SQL,
+    LevelSpec,
+    at_level_sql,
+    calibrate,
+    household_weight,
+    logit2,
+)
 from matching.comparisons import (
     CONTEXT_COLUMNS,
     HOUSEHOLD_ADDRESS_LEVEL,
     PARENT_CHILD_LEVEL,
+    PATTERN_CONTEXT_COLUMNS,
     TWIN_LEVEL,
     person_comparisons,
 )
@@ -51,11 +59,7 @@ class LinkageModel:
         self.db_api = DuckDBAPI(connection=con)
         frames = []
         for source in self.sources:
-            view = f"linkage_records_{source}"
-            # a view's SQL cannot take parameters; source names are checked to be plain identifiers
-            copies = ", ".join(f"{original} AS {copy}" for copy, original in CONTEXT_COLUMNS.items())
-            con.execute(f"CREATE OR REPLACE VIEW {view} AS "
-                        f"SELECT *, {copies} FROM {LINKAGE_RECORDS} WHERE source = '{_safe(source)}'")
+            view = self._input_view(source, patterns=True)
             frames.append(self.db_api.register(view, dataset_display_name=source))
         splink_settings = trained if trained is not None else SettingsCreator(
             link_type="link_and_dedupe",
@@ -75,6 +79,24 @@ class LinkageModel:
         self.trained = trained is not None
         #: set by a training run's calibration; a reused model keeps the calibration it was saved with
         self.calibration: dict | None = calibration
+
+    def _input_view(self, source: str, *, patterns: bool) -> str:
+        """The source's linkage records with the context copies the calibrated levels read;
+        ``patterns`` False leaves the pattern levels' copies empty.
+
+        Measured (benchmarks/README.md): training with them empty and filling them before
+        scoring lets EM learn dates far apart from FEBRL's matches (FEBRL3/4 F1 0.972/0.973)
+        but also from the county's same-name parents and children (county F1 0.966): the
+        model trains with them filled."""
+        view = f"linkage_records_{source}"
+        copies = ", ".join(
+            f"{original} AS {copy}" if patterns or copy not in PATTERN_CONTEXT_COLUMNS
+            else f"CAST(NULL AS {'VARCHAR[]' if copy == 'ctx_name_parts' else 'VARCHAR'}) AS {copy}"
+            for copy, original in CONTEXT_COLUMNS.items())
+        # a view's SQL cannot take parameters; source names are checked to be plain identifiers
+        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS "
+                         f"SELECT *, {copies} FROM {LINKAGE_RECORDS} WHERE source = '{_safe(source)}'")
+        return view
 
     def _blocking_rules(self) -> list[str]:
         """The settings' rules, plus each broader rule whose pairs fit the budget (counted
@@ -137,9 +159,10 @@ class LinkageModel:
         pairs = self.linker.inference.predict()
         comparisons = dict(self.con.execute(
             f"SELECT match_key::INTEGER, count(*) FROM {pairs.physical_name} GROUP BY 1 ORDER BY 1").fetchall())
-        weight = "match_weight"
         if self.calibration is None:
             weight = self._calibrate(pairs.physical_name, records)
+        else:
+            weight = _pattern_weights_sql(self.calibration.get("patterns", []), "match_weight")
         probability = f"(1.0 / (1.0 + pow(2.0, -({weight}))))"
         self.con.execute(f"""CREATE OR REPLACE TABLE {PAIRS_TABLE} AS
             SELECT unique_id_l AS left_id, unique_id_r AS right_id, {weight} AS match_weight,
@@ -164,7 +187,7 @@ class LinkageModel:
         each pair's calibrated match weight."""
         obj = self.linker._settings_obj
         start_prior = obj._probability_two_random_records_match
-        specs, levels = [], {}
+        specs, levels, comparison_weights = [], {}, {}
         kinds = {TWIN_LEVEL: "pattern", PARENT_CHILD_LEVEL: "pattern", HOUSEHOLD_ADDRESS_LEVEL: "household"}
         for comparison in obj.comparisons:
             for level in comparison.comparison_levels:
@@ -182,20 +205,33 @@ class LinkageModel:
                     differ = _differ_m(comparison)
                 specs.append(LevelSpec(kind, comparison.output_column_name, level.label_for_charts, weight, differ))
                 levels[level.label_for_charts] = level
+                comparison_weights[level.label_for_charts] = [
+                    math.log2(x.m_probability / x.u_probability) for x in comparison.comparison_levels
+                    if x is not level and not x.is_null_level]
         clustering, training = self.settings.clustering, self.settings.training
         result, weights = calibrate(self.con, pairs, records=records, start_prior=start_prior, prior=training.prior,
                                     threshold=clustering.threshold_match_probability,
                                     precision_target=clustering.precision_target, levels=specs)
         shift = [f"{logit2(result.prior) - logit2(start_prior)!r}"]
-        for spec in specs:
-            new = weights[spec.label]
+        document = result.as_document()
+        detect = []
+        for spec, learnt in zip(specs, document["patterns"], strict=True):
+            level = levels[spec.label]
+            if spec.kind == "household":
+                new = weights[spec.label]
+                shift.append(f"(CASE WHEN {at_level_sql(spec.comparison, spec.weight)} "
+                             f"THEN {new - spec.weight!r} ELSE 0 END)")
+            else:  # saved at a weight that tells its pairs apart (its effect is its share: see predict)
+                new = spec.weight if learnt["weight"] is None else _distinct_weight(
+                    learnt["weight"], comparison_weights[spec.label])
+                detect.append({**learnt, "level_weight": spec.weight})
+                learnt["level_weight"] = new
             bayes = 2.0 ** new
-            levels[spec.label].m_probability = max(bayes / (1.0 + bayes), MIN_PROBABILITY)
-            levels[spec.label].u_probability = max(1.0 / (1.0 + bayes), MIN_PROBABILITY)
-            shift.append(f"(CASE WHEN {at_level_sql(spec.comparison, spec.weight)} THEN {new - spec.weight!r} ELSE 0 END)")
+            level.m_probability = max(bayes / (1.0 + bayes), MIN_PROBABILITY)
+            level.u_probability = max(1.0 / (1.0 + bayes), MIN_PROBABILITY)
         obj._probability_two_random_records_match = result.prior
-        self.calibration = result.as_document()
-        return f"(match_weight + {' + '.join(shift)})"
+        self.calibration = document
+        return _pattern_weights_sql(detect, f"(match_weight + {' + '.join(shift)})")
 
     # --- clustering -------------------------------------------------------------------
     def connected_components(self, nodes: str, edges: str) -> str:
@@ -282,6 +318,23 @@ def _floored(model: dict) -> dict:
                 if isinstance(level.get(key), float | int) and level[key] < MIN_PROBABILITY:
                     level[key] = MIN_PROBABILITY
     return model
+
+
+def _pattern_weights_sql(patterns: list[dict], otherwise: str) -> str:
+    """SQL of a pair's calibrated log2 odds: a pair at a pattern level (found by the level's
+    weight in ``level_weight``) has its level's log2 odds (``weight``: the share E/T of its
+    pairs that match) moved by the comparisons outside the pattern's context only; every other
+    pair has ``otherwise``."""
+    cases = [f"WHEN {at_level_sql(p['comparison'], p['level_weight'])} THEN ({p['weight']!r} + {NON_CONTEXT_SQL})"
+             for p in patterns if "level_weight" in p and p.get("weight") is not None]
+    return f"(CASE {' '.join(cases)} ELSE {otherwise} END)" if cases else otherwise
+
+
+def _distinct_weight(weight: float, others: list[float]) -> float:
+    """``weight``, nudged until no other level of the comparison is within 1e-3 of it."""
+    while any(abs(weight - other) < 1e-3 for other in others):
+        weight -= 0.01
+    return weight
 
 
 def _differ_m(comparison) -> float:
