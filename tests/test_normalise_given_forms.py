@@ -141,6 +141,9 @@ def test_validation_rejects_bad_tables():
         _validate_given_forms([("BILL", "WILLIAM")], nicknames)
     with pytest.raises(ValueError, match="canonical form WILLIAM"):
         _validate_given_forms([("WILLS", "BILL")], nicknames)
+    with pytest.raises(ValueError, match="suffix"):
+        _validate_given_forms([("RAJ", "RAJKUMAR")], nicknames, ("KUMAR",))
+    assert _validate_given_forms([("RAJ", "RAJKUMAR")], nicknames) == {"RAJ": ("RAJKUMAR",)}
     assert _validate_given_forms([("SAM", "SAMUEL"), ("SAM", "SAMANTHA")], nicknames) == {
         "SAM": ("SAMANTHA", "SAMUEL")}
 

@@ -241,9 +241,11 @@ def canonical_given_name(part: str) -> str:
 # --- possible forms of a given name ---------------------------------------------------
 
 
-def _validate_given_forms(pairs: list[tuple[str, str]], nicknames: dict[str, str]) -> dict[str, tuple[str, ...]]:
-    """Check the short-form table: normalised single parts, no duplicates, no chains, and
-    nothing that nicknames.csv already lists as a variant. Returns short -> sorted fulls."""
+def _validate_given_forms(pairs: list[tuple[str, str]], nicknames: dict[str, str],
+                          suffixes: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    """Check the short-form table: normalised single parts, no duplicates, no chains,
+    nothing that nicknames.csv already lists as a variant, and no full form ending with a
+    given-name suffix (its forms would not be itself alone). Returns short -> sorted fulls."""
     table: dict[str, set[str]] = {}
     for where, short, full in ((f"given_name_forms.csv row {i}", s, f) for i, (s, f) in enumerate(pairs, 1)):
         _check_word(short, where)
@@ -260,20 +262,18 @@ def _validate_given_forms(pairs: list[tuple[str, str]], nicknames: dict[str, str
     chained = sorted({f for fulls in table.values() for f in fulls} & set(table))
     if chained:
         raise ValueError(f"given_name_forms.csv: full forms that are also short forms: {chained}")
+    suffixed = sorted(f for fulls in table.values() for f in fulls if _suffix_stem(f, suffixes))
+    if suffixed:
+        raise ValueError(f"given_name_forms.csv: full forms ending with a given-name suffix of "
+                         f"given_name_affixes.csv: {suffixed} (list the stem as the short form instead)")
     return {short: tuple(sorted(fulls)) for short, fulls in table.items()}
 
 
 @lru_cache(maxsize=1)
 def _given_forms() -> dict[str, tuple[str, ...]]:
     rows = _read_rows("given_name_forms.csv")
-    table = _validate_given_forms([(r.get("short") or "", r.get("full") or "") for r in rows], _nicknames())
-    _, suffixes = _given_affixes()
-    for fulls in table.values():
-        for full in fulls:
-            if _suffix_stem(full, suffixes):
-                raise ValueError(f"given_name_forms.csv: full form {full} ends with a given-name suffix of "
-                                 "given_name_affixes.csv (list its stem as the short form instead)")
-    return table
+    return _validate_given_forms([(r.get("short") or "", r.get("full") or "") for r in rows], _nicknames(),
+                                 _given_affixes()[1])
 
 
 def _validate_given_affixes(pairs: list[tuple[str, str]],
