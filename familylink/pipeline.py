@@ -55,6 +55,16 @@ Progress = Callable[[str, int, int], None]
 DEMO_MARKER = ".familylink-demo"
 
 
+def linkage_quality(linked: LinkSummary) -> dict[str, str]:
+    """The run's own estimate of its person links, for the workbook and report (no truth)."""
+    a, c = linked.accuracy, linked.calibration
+    if not a:
+        return {}
+    return {"person links (estimated, no truth)":
+            f"precision {a['precision']:.3f}, recall {a['recall']:.3f}, F1 {a['f1']:.3f}; about "
+            f"{a['expected_missed_links']:,.0f} links missed; threshold {c.get('threshold_match_probability', 0):.3f}"}
+
+
 def sealed_name(source: str, extract_date: dt.date) -> str:
     return f"{source}-{extract_date.isoformat()}{SEALED_SUFFIX}"
 
@@ -280,7 +290,8 @@ def run_chain(extracts: Path, run_dir: Path, reference_date: dt.date, *, config:
                          "after_scoring": lambda c: facts.append(
                              after_scoring(c, store, previous, reference_date, config.outcomes))}
             found = identify(con, work, config.framework, config.identification, config.localities, reference_date,
-                             meta={"key fingerprint": linked.key_fingerprint}, progress=stages, **hooks)
+                             meta={"key fingerprint": linked.key_fingerprint, **linkage_quality(linked)},
+                             progress=stages, **hooks)
             stages.now("record")
             seconds = {"link": link_seconds, "identify": round(time.perf_counter() - started - link_seconds, 2)}
             manifest = run_manifest(Path(extracts), work, reference_date, config, linked, found, seconds,
@@ -408,6 +419,7 @@ def run_manifest(extracts: Path, run_dir: Path, reference_date: dt.date, config:
             "families_for_review": scores.for_review, "evidence_rows": scores.evidence_rows,
             "families_by_headline_count": {str(k): v for k, v in scores.by_headline_count.items()},
         },
+        "linkage": {"calibration": linked.calibration, "estimated_accuracy": linked.accuracy},
         "outputs_sha256": outputs,
         "resources": resources or memory_budget().manifest(),
         "timings_seconds": {**seconds, "link_steps": linked.seconds, "identify_steps": found.seconds},

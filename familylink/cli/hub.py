@@ -86,7 +86,17 @@ def link(extracts_dir, run_dir, model_file, linkage_file, memory_limit, quiet) -
     table.add_row("split rounds (clusters joining two identifiers)", f"{summary.split_rounds:,}")
     table.add_row("links kept", f"{summary.guards.edges_kept:,}")
     table.add_row("links refused: different NHS/NI/UPN", f"{summary.guards.dropped_conflicting_identifier:,}")
-    table.add_row("links refused: twins", f"{summary.guards.dropped_twins:,}")
+    if summary.guards.dropped_twins:
+        table.add_row("links refused: twins (guards.twins: veto)", f"{summary.guards.dropped_twins:,}")
+    calibration, accuracy = summary.calibration, summary.accuracy
+    if calibration:
+        table.add_row("threshold (match probability)",
+                      f"{calibration['threshold_match_probability']:.3f} ({calibration['threshold_method']})")
+    if accuracy:
+        table.add_row("estimated precision / recall / F1",
+                      f"{accuracy['precision']:.3f} / {accuracy['recall']:.3f} / {accuracy['f1']:.3f} (no truth: "
+                      f"from the model)")
+        table.add_row("estimated missed links", f"{accuracy['expected_missed_links']:,.0f}")
     table.add_row("largest person cluster", f"{summary.largest_cluster:,}")
     table.add_row("oversize clusters (review)", f"{summary.oversize_clusters:,}")
     if summary.conflicted_clusters_left:
@@ -188,6 +198,12 @@ def print_chain_summary(summary: ChainSummary, store_path: Path | None = None) -
         title = f"Run {summary.run_id}: {title}"
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_row("records linked into persons", f"{linked.records:,} -> {linked.persons:,}")
+    if linked.accuracy:
+        a = linked.accuracy
+        table.add_row("person links, estimated (no truth)",
+                      f"precision {a['precision']:.3f}, recall {a['recall']:.3f}, F1 {a['f1']:.3f}, about "
+                      f"{a['expected_missed_links']:,.0f} missed; threshold "
+                      f"{linked.calibration.get('threshold_match_probability', 0):.3f}")
     table.add_row("households (communal addresses reported)",
                   f"{linked.households.households:,} ({linked.households.communal_addresses:,})")
     table.add_row("families (non-resident parents)",
