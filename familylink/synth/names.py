@@ -12,9 +12,13 @@ YOUNG_FROM_YEAR = 1998
 
 
 def given_names(
-    rng: np.random.Generator, community: np.ndarray, sex: np.ndarray, birth_year: np.ndarray
+    rng: np.random.Generator, community: np.ndarray, sex: np.ndarray, birth_year: np.ndarray,
+    concentration: float = 1.0,
 ) -> np.ndarray:
-    """A given name for each person from their community's table (by sex and birth cohort)."""
+    """A given name for each person from their community's table (by sex and birth cohort).
+
+    ``concentration`` above 1 raises every weight to that power (the commonest names
+    commoner, as in a real council); 1 draws exactly as the table says."""
     table = tables.given_names()
     out = np.empty(community.size, dtype=object)
     young = birth_year >= YOUNG_FROM_YEAR
@@ -24,6 +28,8 @@ def given_names(
         if options.empty:  # unknown sex: draw from either
             options = table[table["community"] == comm]
         weights = options["weight_young" if yg else "weight_old"].to_numpy() + 0.05
+        if concentration != 1.0:
+            weights = weights ** concentration
         names = options["name"].to_numpy(dtype=object)
         out[index] = names[rng.choice(names.size, size=index.size, p=weights / weights.sum())]
     return out
@@ -47,14 +53,17 @@ def redraw_equal(
     return names
 
 
-def family_name_index(rng: np.random.Generator, community: np.ndarray) -> np.ndarray:
-    """Row of ``tables.family_names()`` for each entry, from that community's surnames."""
+def family_name_index(rng: np.random.Generator, community: np.ndarray, concentration: float = 1.0) -> np.ndarray:
+    """Row of ``tables.family_names()`` for each entry, from that community's surnames
+    (weights raised to ``concentration``, as in ``given_names``)."""
     table = tables.family_names()
     out = np.empty(community.size, dtype=np.int64)
     groups = pd.Series(community).groupby(community).indices
     for comm, index in sorted(groups.items()):
         rows = np.flatnonzero(table["community"].to_numpy() == comm)
         weights = table["weight"].to_numpy()[rows]
+        if concentration != 1.0:
+            weights = weights ** concentration
         out[index] = rows[rng.choice(rows.size, size=len(index), p=weights / weights.sum())]
     return out
 

@@ -189,7 +189,7 @@ def build_population(rng: np.random.Generator, people: int, reference_date: dt.d
             "risk": risk,
         }
     )
-    persons = _people(rng, members, households, ref)
+    persons = _people(rng, members, households, ref, shape.name_concentration)
     ages = persons.groupby("household")["age"].min().reindex(range(n_hh)).to_numpy()
     is_family = ages < 18
     family_no = np.cumsum(is_family)
@@ -199,7 +199,8 @@ def build_population(rng: np.random.Generator, people: int, reference_date: dt.d
 
 
 def _people(
-    rng: np.random.Generator, m: hh.Members, households: pd.DataFrame, ref: np.datetime64
+    rng: np.random.Generator, m: hh.Members, households: pd.DataFrame, ref: np.datetime64,
+    concentration: float = 1.0,
 ) -> pd.DataFrame:
     n = m.household.size
     h = m.household
@@ -227,17 +228,17 @@ def _people(
     community[kids] = np.where(from_partner, partner_comm[h[kids]], hh_comm[h[kids]])
 
     # family names: the household's surname (father's), partner's own, previous partners'
-    hh_name = names.family_name_index(rng, hh_comm)
+    hh_name = names.family_name_index(rng, hh_comm, concentration)
     hh_male = names.render_family_name(hh_name, np.full(hh_name.size, "M"))
     hh_female = names.render_family_name(hh_name, np.full(hh_name.size, "F"))
     double = rng.random(hh_comm.size) < customs["double_barrel_rate"].reindex(hh_comm).to_numpy()
     second = names.render_family_name(
-        names.family_name_index(rng, hh_comm), np.full(hh_comm.size, "M")
+        names.family_name_index(rng, hh_comm, concentration), np.full(hh_comm.size, "M")
     )
     hh_male = np.where(double & (second != hh_male), hh_male + "-" + second, hh_male)
     hh_female = np.where(double & (second != hh_female), hh_female + "-" + second, hh_female)
     family = np.where(m.sex == "F", hh_female[h], hh_male[h]).astype(object)
-    own = names.render_family_name(names.family_name_index(rng, community), m.sex)
+    own = names.render_family_name(names.family_name_index(rng, community, concentration), m.sex)
     previous = np.full(n, "", dtype=object)
     head_sex = m.sex[role == "head"]
     is_partner = role == "partner"
@@ -249,10 +250,10 @@ def _people(
     child = role == "child"
     absent_father = child & (kind == "lone_parent") & (rng.random(hh_comm.size) < 0.45)[h]
     father_name = names.render_family_name(
-        names.family_name_index(rng, hh_comm), np.full(hh_comm.size, "M")
+        names.family_name_index(rng, hh_comm, concentration), np.full(hh_comm.size, "M")
     )
     earlier = names.render_family_name(
-        names.family_name_index(rng, hh_comm), np.full(hh_comm.size, "M")
+        names.family_name_index(rng, hh_comm, concentration), np.full(hh_comm.size, "M")
     )
     family[absent_father] = father_name[h[absent_father]]
     kids_count = np.bincount(h[child], minlength=hh_comm.size)
@@ -264,7 +265,7 @@ def _people(
     double_person &= np.fromiter(("-" in f for f in family), dtype=bool, count=n)
 
     # given and middle names
-    given = names.given_names(rng, community, m.sex, birth_year)
+    given = names.given_names(rng, community, m.sex, birth_year, concentration)
     twin_prev = np.flatnonzero(m.twin_of_previous)
     previous_given = np.empty(n, dtype=object)
     previous_given[twin_prev] = given[twin_prev - 1]
@@ -286,12 +287,12 @@ def _people(
     junior = child & (m.sex == "M") & (twin_of < 0) & (rng.random(n) < 0.035) & (head_sex[h] == "M")
     given[junior] = head_given[h[junior]]
     has_middle = rng.random(n) < customs["middle_name_rate"].reindex(community).to_numpy()
-    middle = np.where(has_middle, names.given_names(rng, community, m.sex, birth_year), "").astype(
+    middle = np.where(has_middle, names.given_names(rng, community, m.sex, birth_year, concentration), "").astype(
         object
     )
     middle = np.where(has_middle & (middle == given), "", middle).astype(object)
     two = has_middle & (rng.random(n) < customs["second_middle_rate"].reindex(community).to_numpy())
-    second_middle = names.given_names(rng, community, m.sex, birth_year)
+    second_middle = names.given_names(rng, community, m.sex, birth_year, concentration)
     two &= (second_middle != middle) & (second_middle != given) & (middle != "")
     middle[two] = middle[two] + " " + second_middle[two]
 
