@@ -55,9 +55,9 @@ Progress = Callable[[str, int, int], None]
 DEMO_MARKER = ".familylink-demo"
 
 
-def linkage_quality(linked: LinkSummary) -> dict[str, str]:
+def linkage_quality(accuracy: dict, calibration: dict) -> dict[str, str]:
     """The run's own estimate of its person links, for the workbook and report (no truth)."""
-    a, c = linked.accuracy, linked.calibration
+    a, c = accuracy, calibration
     if not a:
         return {}
     return {"person links (estimated, no truth)":
@@ -290,7 +290,7 @@ def run_chain(extracts: Path, run_dir: Path, reference_date: dt.date, *, config:
                          "after_scoring": lambda c: facts.append(
                              after_scoring(c, store, previous, reference_date, config.outcomes))}
             found = identify(con, work, config.framework, config.identification, config.localities, reference_date,
-                             meta={"key fingerprint": linked.key_fingerprint, **linkage_quality(linked)},
+                             meta={"key fingerprint": linked.key_fingerprint, **linkage_quality(linked.accuracy, linked.calibration)},
                              progress=stages, **hooks)
             stages.now("record")
             seconds = {"link": link_seconds, "identify": round(time.perf_counter() - started - link_seconds, 2)}

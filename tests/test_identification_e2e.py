@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from familylink.cli import cli
 from familylink.core.fingerprint import file_sha256
 from familylink.core.tables import CANDIDATE_COLUMNS, EVIDENCE_COLUMNS, FAMILY_COLUMNS
-from familylink.pipeline import ChainConfig, seal_folder
+from familylink.pipeline import ChainConfig, linkage_quality, seal_folder
 from familylink.store import RunStore, apply_family_ids
 from familylink.synth import generate_county
 from familylink.synth.evaluate import score_families
@@ -146,8 +146,11 @@ def test_identification_is_deterministic(chain, tmp_path):
         # forget this copy's family id assignment so it is made again
         for table in ("store_id_assignments", "store_id_map", "store_id_lineage"):
             con.execute(f"DELETE FROM {table} WHERE kind = 'family'")
+        linkage = json.loads((run / "manifest.json").read_text(encoding="utf-8"))["linkage"]
+        quality = linkage_quality(linkage["estimated_accuracy"], linkage["calibration"])
+        assert quality, "the run states its own estimate of its person links"
         identify(con, tmp_path, config.framework, config.identification, config.localities, EXTRACT_DATE,
-                 meta={"key fingerprint": TEST_KEY.fingerprint},
+                 meta={"key fingerprint": TEST_KEY.fingerprint, **quality},
                  after_families=lambda c: apply_family_ids(c, RunStore(tmp_path / "store.duckdb")))
     finally:
         con.close()
