@@ -47,14 +47,37 @@ from pathlib import Path
 import numpy as np
 
 import familylink.synth
-from familylink.core.contract import SOURCES
+from familylink.core.contract import SEALED_TOKEN_COLUMNS, SEALED_TOKEN_LIST_COLUMNS, SOURCES
 from familylink.pipeline import seal_folder
 from familylink.synth import generate_county
 from protocols.agreements import AgreementSet, default_agreements_dir, load_agreements
+from protocols.assessment import COOCCURRENCE_CLEAR
 from protocols.encoders import BloomEncoder, TokenEncoder
 from protocols.encoding import BLOOM_KEY_LABELS
+from protocols.intruder import (
+    PLAINTEXT_OF_CLEAR,
+    PUBLIC_KIND_OF,
+    HubView,
+    cooccurrence,
+    expected_alignment_share,
+    frequency_alignment,
+    graph_alignment,
+    graph_confident_share,
+    load_hub_view,
+    value_counts,
+)
 from protocols.keys import PartnershipKey, generate_key
-from protocols.normalise import bigrams, name_parts, normalise_address, parse_postcode
+from protocols.normalise import (
+    bigrams,
+    canonical_given_name,
+    metaphone,
+    name_parts,
+    normalise_address,
+    nysiis,
+    parse_postcode,
+)
+from protocols.normalise.names import family_name_parts
+from protocols.protocol_document import key_label
 from protocols.sealed import open_sealed_folder
 
 REFERENCE = dt.date(2026, 9, 30)
@@ -89,11 +112,11 @@ class SealedCounty:
     agreements: AgreementSet
 
 
-def seal_county(people: int, seed: int, work: Path) -> SealedCounty:
+def seal_county(people: int, seed: int, work: Path, shape: str | None = None) -> SealedCounty:
     """A synthetic county in ``work/county`` sealed with a fresh random key into ``work/sealed``."""
     agreements = load_agreements(default_agreements_dir())
     shutil.rmtree(work, ignore_errors=True)
-    generate_county(people, seed, REFERENCE, work / "county")
+    generate_county(people, seed, REFERENCE, work / "county", shape=shape)
     key = generate_key()
     seal_folder(work / "county" / "raw", work / "sealed", key, agreements, extract_date=REFERENCE, overwrite=True)
     return SealedCounty(key, work / "county" / "raw", work / "sealed", agreements)
@@ -453,20 +476,255 @@ def markdown(dictionary: dict[str, tuple[int, int]], results: list[AttackResult]
     return "\n".join(lines)
 
 
+# --- the release gate: every attack with the hub's view and a public list from another county ---
+
+
+def public_counts_from_raw(raw_dir: Path) -> dict[str, Counter]:
+    """Plaintext value counts per public-list kind (``protocols.intruder.PUBLIC_KIND_OF``)
+    over the records (first row per source and record_id) of a county's raw files: what a
+    public list built from a comparable population holds, normalised as the sealing does."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for source in SOURCES:
+        path = raw_dir / f"{source}.csv"
+        if not path.is_file():
+            continue
+        seen: set[str] = set()
+        with open(path, encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["record_id"] in seen:
+                    continue
+                seen.add(row["record_id"])
+                given = tuple(name_parts(row.get("given_name") or ""))
+                middle = tuple(name_parts(row.get("middle_names") or ""))
+                family = tuple(name_parts(row.get("family_name") or ""))
+                if given:
+                    first = given[0]
+                    counts["given"][" ".join(given)] += 1
+                    counts["given_first"][first] += 1
+                    counts["given_canon"][canonical_given_name(first)] += 1
+                    counts["given_nysiis"][nysiis(first)] += 1
+                    counts["given_metaphone"][metaphone(first)] += 1
+                if family:
+                    joined = "".join(family)
+                    counts["family"][" ".join(family)] += 1
+                    counts["family_nysiis"][nysiis(joined)] += 1
+                    counts["family_metaphone"][metaphone(joined)] += 1
+                    counts["family_part"].update(set(family_name_parts(family)))
+                if middle:
+                    counts["middle"][" ".join(middle)] += 1
+                counts["name_part"].update(set(given) | set(middle) | set(family))
+                with contextlib.suppress(ValueError):
+                    dob = dt.date.fromisoformat((row.get("date_of_birth") or "").strip())
+                    counts["dob_year"][f"{dob.year:04d}"] += 1
+                    counts["dob_month"][f"{dob.month:02d}"] += 1
+                    counts["dob_day"][f"{dob.day:02d}"] += 1
+    return {kind: Counter({v: c for v, c in values.items() if v}) for kind, values in counts.items()}
+
+
+def shares(counts: dict[str, Counter]) -> dict[str, dict[str, float]]:
+    return {kind: {v: c / sum(values.values()) for v, c in values.items()} for kind, values in counts.items()
+            if values}
+
+
+def write_public_list(counts: dict[str, Counter], path: Path, label: str) -> None:
+    """The public list as ``kind,value,count`` with a comment saying where it came from."""
+    lines = [f"# {label}", "kind,value,count"]
+    for kind in sorted(counts):
+        lines += [f"{kind},{value},{count}" for value, count in sorted(counts[kind].items()) if "," not in value]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def public_county(people: int, seed: int, work: Path, shape: str | None = None) -> dict[str, dict[str, float]]:
+    """The public list: value shares of a second county, generated with its own seed."""
+    out = work / "public-county"
+    shutil.rmtree(out, ignore_errors=True)
+    generate_county(people, seed, REFERENCE, out, shape=shape)
+    return shares(public_counts_from_raw(out / "raw"))
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One attack of the release gate: records re-identified (checked with the key), the
+    intruder's own estimate where it has one, and the control run of the same attack."""
+
+    attack: str
+    column: str
+    records: int
+    reidentified: int
+    estimate: float | None = None
+    control: float | None = None
+    note: str = ""
+
+    @property
+    def share(self) -> float:
+        return self.reidentified / self.records if self.records else 0.0
+
+
+def _column_truth(county: SealedCounty, column: str):
+    """plaintext -> what the sealing makes of it in ``column`` (with the true key)."""
+    encoding = county.agreements.partnership.encoding
+    if column in _BLOOM_COLUMN.values():
+        field = {v: k for k, v in _BLOOM_COLUMN.items()}[column]
+        settings = encoding.bloom[field]
+        return BloomEncoder(county.key.field_key(BLOOM_KEY_LABELS[column]), settings.bits, settings.hashes).encode
+    return TokenEncoder(county.key.field_key(key_label(column)), encoding.token_bytes).encode
+
+
+def _reidentified(values: list, guesses: dict, truth) -> int:
+    """Records with at least one value whose guess encodes (true key) to that value."""
+    right = {value for value, guess in guesses.items() if truth(guess) == value}
+    hits = 0
+    for value in values:
+        if isinstance(value, list):
+            hits += any(v in right for v in value)
+        elif value is not None:
+            hits += value in right
+    return hits
+
+
+def frequency_gate(county: SealedCounty, view: HubView, public: dict, own: dict) -> list[GateResult]:
+    """Frequency alignment on every token and name Bloom column with a public list; control:
+    the same alignment with the county's own value frequencies as the public list."""
+    results = []
+    total = len(view.records)
+    for column in [*SEALED_TOKEN_COLUMNS, *SEALED_TOKEN_LIST_COLUMNS, "bf_given", "bf_family"]:
+        values = view.column(column)
+        counts = value_counts(values)
+        kind = PUBLIC_KIND_OF.get(column)
+        if not counts:
+            continue
+        if kind is None:
+            results.append(GateResult("frequency", column, total, 0, note="no public list of these values"))
+            continue
+        truth = _column_truth(county, column)
+        hits = _reidentified(values, frequency_alignment(counts, public[kind]), truth)
+        control = _reidentified(values, frequency_alignment(counts, own[kind]), truth)
+        with_value = sum(1 for v in values if v not in (None, "", []))
+        estimate = expected_alignment_share(public[kind], with_value, total)
+        results.append(GateResult("frequency", column, total, hits, estimate, control / total))
+    return results
+
+
+def cooccurrence_gate(county: SealedCounty, view: HubView, true_days: dict) -> list[GateResult]:
+    """Every token column against every clear attribute; re-identified where the decoded
+    clear value gives the plaintext (year and month of birth), checked with the key. Control:
+    the true day of birth as if it travelled in clear, against ``tok_dob_day``."""
+    results = []
+    total = len(view.records)
+    for column in SEALED_TOKEN_COLUMNS:
+        tokens = view.column(column)
+        if not any(tokens):
+            continue
+        truth = _column_truth(county, column)
+        for clear in COOCCURRENCE_CLEAR:
+            found = cooccurrence(tokens, view.column(clear), column, clear)
+            plaintext = PLAINTEXT_OF_CLEAR.get((column, clear))
+            if plaintext is None:
+                if found.share > 0:
+                    results.append(GateResult("co-occurrence", f"{column} x {clear}", total, 0, found.share,
+                                              note="one-to-one with the clear value, no plaintext"))
+                continue
+            guesses = {token: plaintext(value) for token, value in found.decoding.items()}
+            hits = _reidentified(tokens, guesses, truth)
+            results.append(GateResult("co-occurrence", f"{column} x {clear}", total, hits, found.share))
+    days = [true_days.get((r["source"], r["record_id"])) for r in view.records]
+    control = cooccurrence(view.column("tok_dob_day"), days, "tok_dob_day", "true day (control)")
+    hits = _reidentified(view.column("tok_dob_day"), {t: f"{int(v):02d}" for t, v in control.decoding.items()},
+                         _column_truth(county, "tok_dob_day"))
+    results.append(GateResult("co-occurrence", "tok_dob_day x true day in clear (control)", total, hits,
+                              control.share, hits / total))
+    return results
+
+
+def graph_gate(county: SealedCounty, view: HubView, public: dict, own: dict) -> list[GateResult]:
+    """The similarity-graph attack on bf_given and bf_family; control: the county's own names
+    as the public list."""
+    results = []
+    total = len(view.records)
+    for column in ("bf_given", "bf_family"):
+        kind = PUBLIC_KIND_OF[column]
+        values = view.column(column)
+        counts = value_counts(values)
+        truth = _column_truth(county, column)
+        alignment = graph_alignment(counts, public[kind])
+        hits = _reidentified(values, alignment.guesses, truth)
+        estimate, _ = graph_confident_share(alignment, counts, total)
+        control = _reidentified(values, graph_alignment(counts, own[kind]).guesses, truth)
+        results.append(GateResult("similarity graph", column, total, hits, estimate, control / total))
+    return results
+
+
+def raw_days(raw_dir: Path) -> dict[tuple[str, str], int]:
+    """(source, record_id) -> the day of birth in the raw file (the evaluator's truth)."""
+    days = {}
+    for source in SOURCES:
+        path = raw_dir / f"{source}.csv"
+        if not path.is_file():
+            continue
+        with open(path, encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                with contextlib.suppress(ValueError):
+                    days.setdefault((source, row["record_id"]),
+                                    dt.date.fromisoformat((row.get("date_of_birth") or "").strip()).day)
+    return days
+
+
+def release_gate(county: SealedCounty, public: dict[str, dict[str, float]]) -> list[GateResult]:
+    """Frequency on every column, co-occurrence of every token column with every clear
+    attribute, and the similarity-graph attack, each with its control."""
+    view = load_hub_view(county.sealed_dir)
+    own = shares(public_counts_from_raw(county.raw_dir))
+    return (frequency_gate(county, view, public, own) + cooccurrence_gate(county, view, raw_days(county.raw_dir))
+            + graph_gate(county, view, public, own))
+
+
+def gate_markdown(results: list[GateResult]) -> str:
+    lines = ["| attack | column | records | re-identified | share | intruder's estimate | control | note |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        estimate = "-" if r.estimate is None else f"{r.estimate:.2%}"
+        control = "-" if r.control is None else f"{r.control:.2%}"
+        flag = " **over 1%**" if r.share > 0.01 else ""
+        lines.append(f"| {r.attack} | `{r.column}` | {r.records:,} | {r.reidentified:,} | {r.share:.2%}{flag} | "
+                     f"{estimate} | {control} | {r.note} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--public-seed", type=int, default=4242,
+                        help="seed of the second county whose frequencies are the public list")
+    parser.add_argument("--shape", default=None, help="county shape of both counties (e.g. concentrated-names)")
     parser.add_argument("--top", type=int, default=20, help="filters aligned before pattern mining")
     parser.add_argument("--work", type=Path, default=Path("benchmarks/work"))
+    parser.add_argument("--write-public-list", type=Path, default=None, metavar="FILE",
+                        help="only write the public list of the --public-seed county to FILE and stop")
     args = parser.parse_args()
+    work = args.work / f"privacy-{args.people}-{args.seed}"
+    if args.write_public_list:
+        out = work / "public-county"
+        shutil.rmtree(out, ignore_errors=True)
+        generate_county(args.people, args.public_seed, REFERENCE, out, shape=args.shape)
+        write_public_list(public_counts_from_raw(out / "raw"), args.write_public_list,
+                          f"synthetic: value frequencies of a second, independently seeded synthetic county "
+                          f"(familylink synth, seed {args.public_seed}, {args.people:,} people); "
+                          "not published national figures")
+        print(f"Wrote {args.write_public_list}")
+        return
     start = time.perf_counter()
-    county = seal_county(args.people, args.seed, args.work / f"privacy-{args.people}-{args.seed}")
+    county = seal_county(args.people, args.seed, work, args.shape)
+    public = public_county(args.people, args.public_seed, work, args.shape)
     sealed = time.perf_counter()
     dictionary, results = run_attacks(county, args.top)
-    print(f"{args.people:,} people, seed {args.seed}, top {args.top}: synth+seal {sealed - start:.1f} s, "
+    gate = release_gate(county, public)
+    print(f"{args.people:,} people, seed {args.seed}, public list from seed {args.public_seed}, shape "
+          f"{args.shape or 'default'}, top {args.top}: synth+seal {sealed - start:.1f} s, "
           f"attacks {time.perf_counter() - sealed:.1f} s\n")
     print(markdown(dictionary, results))
+    print("\nRelease gate (public list from the second county):\n")
+    print(gate_markdown(gate))
 
 
 if __name__ == "__main__":

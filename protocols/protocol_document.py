@@ -37,6 +37,7 @@ from protocols.agreements import (
     Partnership,
     collect_agreements,
 )
+from protocols.assessment import assessment_blocks
 from protocols.encoding import BLOOM_KEY_LABELS
 
 
@@ -264,9 +265,14 @@ def _details(allowed: frozenset[str] | None) -> str:
     return ", ".join(sorted(allowed)) or "none"
 
 
-def render_protocol(agreements: AgreementSet, fmt: Literal["md", "html"] = "md") -> str:
-    """The protocol document for ``agreements`` as Markdown or self-contained HTML."""
+def render_protocol(agreements: AgreementSet, fmt: Literal["md", "html"] = "md",
+                    assessment: dict | None = None) -> str:
+    """The protocol document for ``agreements`` as Markdown or self-contained HTML; with
+    ``assessment`` (``protocols.assessment.assess_extracts``), a last section with its figures."""
     blocks = protocol_blocks(agreements)
+    if assessment is not None:
+        blocks.append(("h2", f"{len(_SECTIONS) + 1}. Privacy assessment of the sealed extracts"))
+        blocks += assessment_blocks(assessment)
     if fmt == "md":
         return _markdown(blocks)
     if fmt == "html":
