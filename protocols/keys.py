@@ -72,6 +72,8 @@ class PartnershipKey:
 
 
 _DERIVED: dict[tuple[bytes, str], bytes] = {}
+#: Files that mark a folder as holding data (raw or sealed extracts): no key is written there.
+_DATA_PATTERNS = ("*.sealed", "*.sealed.transfer", "*.csv", "*.xlsx", "*.parquet")
 
 
 def _derive(secret: bytes, purpose: str) -> bytes:
@@ -93,11 +95,12 @@ def generate_key() -> PartnershipKey:
     return PartnershipKey(secrets.token_bytes(SECRET_BYTES))
 
 
-def write_key_file(path: str | Path, key: PartnershipKey) -> None:
+def write_key_file(path: str | Path, key: PartnershipKey, replaces: str | None = None) -> None:
     """Write ``key`` to a new file readable only by its owner (mode 0600).
 
     Refuses to overwrite an existing file: losing a partnership secret makes every sealed
-    extract made with it unlinkable to new ones.
+    extract made with it unlinkable to new ones. ``replaces`` (a rotation) records the
+    fingerprint of the key this one replaces, never that key itself.
     """
     document = {
         "format": KEY_FORMAT,
@@ -106,7 +109,31 @@ def write_key_file(path: str | Path, key: PartnershipKey) -> None:
         "fingerprint": key.fingerprint,
         "secret": base64.b64encode(key.secret).decode("ascii"),
     }
+    if replaces is not None:
+        document["replaces"] = replaces
     _create(Path(path), document, 0o600)
+
+
+def rotate_key(old_path: str | Path, new_path: str | Path) -> tuple[PartnershipKey, PartnershipKey]:
+    """Key rotation: a new random partnership key in ``new_path`` that records the fingerprint
+    of the key in ``old_path`` it replaces. Returns (old, new). The old file is left as it is:
+    the operator archives it offline (it is needed only to re-read extracts sealed with it).
+
+    Refuses when ``new_path`` exists, or when its folder holds extracts (raw or sealed): a key
+    never sits beside data.
+    """
+    old_path, new_path = Path(old_path), Path(new_path)
+    old = load_key(old_path)
+    if new_path.exists():
+        raise _exists(new_path)
+    folder = new_path.parent if str(new_path.parent) else Path(".")
+    beside = sorted(p.name for pattern in _DATA_PATTERNS for p in folder.glob(pattern))
+    if beside:
+        raise KeyFileError(f"{new_path}: a key must not be written beside data ({beside[0]} is in {folder})",
+                           [Problem(str(new_path), "key beside data", "write the key to a keys folder of its own")])
+    new = generate_key()
+    write_key_file(new_path, new, replaces=old.fingerprint)
+    return old, new
 
 
 def load_key(path: str | Path, check_permissions: bool = True) -> PartnershipKey:

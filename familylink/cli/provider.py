@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from familylink.cli.common import DATE, console, handle_errors, progress_bars, quiet_option
-from familylink.core.errors import OutputExistsError, Problem
+from familylink.core.errors import KeyFileError, OutputExistsError, Problem
 from protocols.agreements import default_agreements_dir, load_agreements
 from protocols.keys import (
     generate_hub_key,
@@ -20,6 +20,7 @@ from protocols.keys import (
     load_hub_public_key,
     load_key,
     load_signing_key,
+    rotate_key,
     write_key_file,
     write_key_pair,
 )
@@ -119,10 +120,30 @@ def print_report(report: ExtractReport, show: int = 15) -> None:
                    "X25519 key pair (FILE, kept by the hub, and FILE.pub, given to every provider).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the new key file (never overwritten); key pairs add FILE.pub.")
+@click.option("--rotate", "rotate_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="OLD_KEY",
+              help="Rotate the partnership key: a new key in --out that records OLD_KEY's fingerprint. "
+                   "OLD_KEY is left untouched for you to archive offline (see README, Governance).")
 @handle_errors
-def keygen(kind: str, out_path: Path) -> None:
+def keygen(kind: str, out_path: Path, rotate_path: Path | None) -> None:
     """Create a new key in a file only you can read: the partnership secret, a provider's
-    signing key pair or the hub's encryption key pair."""
+    signing key pair or the hub's encryption key pair.
+
+    With --rotate OLD_KEY: a new partnership key replacing OLD_KEY (after a suspected
+    compromise, or on schedule). Every provider reseals with the new key; the hub refuses a
+    run that mixes keys; person and family ids carry over.
+    """
+    if rotate_path is not None:
+        if kind != "partnership":
+            raise KeyFileError("--rotate applies to the partnership key only",
+                               [Problem("--kind", kind, "make a new signing or hub key pair with --out")])
+        old, new = rotate_key(rotate_path, out_path)
+        console.print(f"Wrote {out_path} (mode 0600). New key fingerprint: {new.fingerprint} "
+                      f"(replaces {old.fingerprint}).", markup=False)
+        console.print(f"Next: archive {rotate_path} offline, away from the data; give the new key to every "
+                      "provider over a secure channel; every provider reseals its next extract with it. "
+                      "The hub refuses extracts sealed with different keys in one run.", markup=False)
+        return
     if kind == "partnership":
         key = generate_key()
         write_key_file(out_path, key)
