@@ -64,6 +64,8 @@ class PatternLevel:
     expected_matches: float  # E
     #: household: the log2 Bayes factor set on the level; pattern: log2 odds of its pairs (E/T)
     weight: float
+    #: pattern: how its share was estimated ("identifiers" or "expected matches")
+    method: str = ""
 
     @property
     def share_matching(self) -> float:
@@ -147,10 +149,19 @@ _CONTEXTS = {"given_name": f"{_sides(SAME_DOB)} AND {_sides(SAME_PLACE)} AND ({_
              "date_of_birth": f"{_sides(SAME_NAME)} AND {_sides(SAME_PLACE)}"}
 
 
+_IDENTIFIERS = ("tok_nhs", "tok_ni", "tok_upn")
+_ID_COMPARABLE = " OR ".join(f"(l.{c} IS NOT NULL AND r.{c} IS NOT NULL)" for c in _IDENTIFIERS)
+_ID_EQUAL = " OR ".join(f"l.{c} = r.{c}" for c in _IDENTIFIERS)
+#: a pattern's share is read from its pairs that both carry an NHS, NI or UPN of one kind
+#: (equal: one person; different: two) when at least this many do
+MIN_IDENTIFIED_PAIRS = 10
+
+
 def scored_pairs_sql(pairs: str, levels: list[LevelSpec]) -> str:
     """The columns calibration needs from Splink's scored pairs: weight, whether the pair is
     at each calibrated level, whether it shares each pattern's context, and the household flags."""
-    columns = ["p.match_weight", f"{NON_CONTEXT_SQL.replace('mw_', 'p.mw_')} AS non_context"]
+    columns = ["p.match_weight", f"{NON_CONTEXT_SQL.replace('mw_', 'p.mw_')} AS non_context",
+               f"coalesce({_ID_COMPARABLE}, false) AS id_comparable", f"coalesce({_ID_EQUAL}, false) AS id_equal"]
     for i, level in enumerate(levels):
         columns.append(f"{at_level_sql('p.mw_' + level.comparison, level.weight, prefixed=True)} AS level_{i}")
         if level.kind == "pattern":
@@ -193,6 +204,8 @@ def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start
     data = con.execute(scored_pairs_sql(pairs, levels)).fetchnumpy()
     base = np.asarray(data["match_weight"], dtype=np.float64) - logit2(start_prior)  # without prior
     non_context = np.asarray(data["non_context"], dtype=np.float64)
+    id_comparable = np.asarray(data["id_comparable"], dtype=bool)
+    id_equal = np.asarray(data["id_equal"], dtype=bool)
     at = [np.asarray(data[f"level_{i}"], dtype=bool) for i in range(len(levels))]
     counts = _pair_counts(con) if any(x.kind != "pattern" for x in levels) else {}
     weights = [x.weight for x in levels]
@@ -219,7 +232,8 @@ def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start
         learnt = []
         for i, level in enumerate(levels):
             if level.kind == "pattern":
-                result = _calibrate_pattern(level, at[i], np.asarray(data[f"context_{i}"], dtype=bool), final)
+                result = _calibrate_pattern(level, at[i], np.asarray(data[f"context_{i}"], dtype=bool), final,
+                                            identified=(id_comparable, id_equal))
                 shares[i] = result.share_matching if result.pairs else 0.0
             else:
                 result = _calibrate_household(level, counts, total_pairs)
@@ -263,8 +277,12 @@ def _calibrate_household(level: LevelSpec, counts: dict[str, float], total_pairs
 
 
 def _calibrate_pattern(level: LevelSpec, in_level: np.ndarray, in_context: np.ndarray,
-                       weights: np.ndarray) -> PatternLevel:
-    """The share of a pattern level's pairs that match, E / T.
+                       weights: np.ndarray, identified: tuple[np.ndarray, np.ndarray] | None = None) -> PatternLevel:
+    """The share of a pattern level's pairs that match.
+
+    Where at least ``MIN_IDENTIFIED_PAIRS`` of its pairs both carry an NHS, NI or UPN of one
+    kind, the share is read from them: identifiers are check-digit validated, so equal means
+    one person and different means two (twins, a parent and child). Otherwise it is E / T:
 
     T: the pairs at the level. E: the matches expected to show the pattern, the expected
     matches sharing its context with the field agreeing, times the odds that a match's field
@@ -282,6 +300,13 @@ def _calibrate_pattern(level: LevelSpec, in_level: np.ndarray, in_context: np.nd
     if pairs == 0 or matches <= 0:
         return PatternLevel(level.comparison, level.label, pairs, round(context_matches, 4), level.differ_m, 0.0,
                             float("nan"))
+    if identified is not None:
+        comparable = in_level & identified[0]
+        if int(comparable.sum()) >= MIN_IDENTIFIED_PAIRS:
+            share = (float((comparable & identified[1]).sum()) + 0.5) / (float(comparable.sum()) + 1.0)
+            share = min(max(share, 1e-6), 0.999)
+            return PatternLevel(level.comparison, level.label, pairs, round(context_matches, 4), level.differ_m,
+                                round(share * pairs, 4), round(logit2(share), 6), "identifiers")
     share = 0.0
     for _ in range(200):
         r = min((differ * max(matches - share * pairs, 0.0) + share * pairs) / matches, 0.5)
@@ -291,7 +316,7 @@ def _calibrate_pattern(level: LevelSpec, in_level: np.ndarray, in_context: np.nd
         share = new
     expected = share * pairs
     return PatternLevel(level.comparison, level.label, pairs, round(context_matches, 4), level.differ_m,
-                        round(expected, 4), round(logit2(max(share, 1e-12)), 6))
+                        round(expected, 4), round(logit2(max(share, 1e-12)), 6), "expected matches")
 
 
 def _prior_fixed_point(base: np.ndarray, total_pairs: float, final_weights=None,

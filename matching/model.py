@@ -59,7 +59,7 @@ class LinkageModel:
         self.db_api = DuckDBAPI(connection=con)
         frames = []
         for source in self.sources:
-            view = self._input_view(source, patterns=True)
+            view = self._input_view(source, patterns=trained is not None)
             frames.append(self.db_api.register(view, dataset_display_name=source))
         splink_settings = trained if trained is not None else SettingsCreator(
             link_type="link_and_dedupe",
@@ -91,12 +91,19 @@ class LinkageModel:
         view = f"linkage_records_{source}"
         copies = ", ".join(
             f"{original} AS {copy}" if patterns or copy not in PATTERN_CONTEXT_COLUMNS
-            else f"CAST(NULL AS {'VARCHAR[]' if copy == 'ctx_name_parts' else 'VARCHAR'}) AS {copy}"
+            else f"CAST(NULL AS {'VARCHAR[]' if copy.endswith('name_parts') else 'VARCHAR'}) AS {copy}"
             for copy, original in CONTEXT_COLUMNS.items())
         # a view's SQL cannot take parameters; source names are checked to be plain identifiers
         self.con.execute(f"CREATE OR REPLACE VIEW {view} AS "
                          f"SELECT *, {copies} FROM {LINKAGE_RECORDS} WHERE source = '{_safe(source)}'")
         return view
+
+    def _patterns_on(self) -> None:
+        """Fill the pattern levels' context copies (after training) and drop Splink's cached
+        copy of the inputs so that scoring reads them."""
+        for source in self.sources:
+            self._input_view(source, patterns=True)
+        self.linker.table_management.invalidate_cache()
 
     def _blocking_rules(self) -> list[str]:
         """The settings' rules, plus each broader rule whose pairs fit the budget (counted
@@ -156,6 +163,7 @@ class LinkageModel:
         comparisons made by each blocking rule (index of the first rule that generated the
         pair), and the expected matches among the pairs left out, per source pair.
         """
+        self._patterns_on()
         pairs = self.linker.inference.predict()
         comparisons = dict(self.con.execute(
             f"SELECT match_key::INTEGER, count(*) FROM {pairs.physical_name} GROUP BY 1 ORDER BY 1").fetchall())
