@@ -214,7 +214,8 @@ def main() -> None:
         return
     if args.report:
         rows = [json.loads(line) for line in args.report.read_text(encoding="utf-8").splitlines() if line.strip()]
-        print(report(rows))
+        latest = {(r["shape"], r["seed"], r["people"]): r for r in rows}  # a county measured again: the last
+        print(report(list(latest.values())))
         return
     from familylink.synth.shape import SHAPES
 
