@@ -15,6 +15,7 @@ estimates one side at a handful of rows (a wrong estimate must not turn into a n
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -31,13 +32,15 @@ from familylink.core.resources import (
 )
 
 MEMORY = ":memory:"
+_IN_MEMORY = itertools.count(1)
 
 
 def temp_directory_for(database: str | Path) -> Path:
-    """Where DuckDB spills for ``database``: ``<file>.tmp``, or a per-process folder in the
-    system's temporary folder for an in-memory database."""
+    """Where DuckDB spills for ``database``: ``<file>.tmp``, or for an in-memory database a
+    folder of its own in the system's temporary folder (each connection removes its folder
+    when it closes, so two never share one)."""
     if str(database) == MEMORY:
-        return Path(tempfile.gettempdir()) / f"familylink-duckdb-{os.getpid()}.tmp"
+        return Path(tempfile.gettempdir()) / f"familylink-duckdb-{os.getpid()}-{next(_IN_MEMORY)}.tmp"
     return Path(f"{Path(database).absolute()}.tmp")
 
 
