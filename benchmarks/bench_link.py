@@ -64,20 +64,29 @@ hh_pred, hh_correct = con.execute('''
     SELECT count(*), count(*) FILTER (a.theirs = b.theirs) FROM record_households a
     JOIN record_households b ON a.ours = b.ours AND a.unique_id < b.unique_id''').fetchone()
 hp, hr = hh_correct / hh_pred, hh_correct / hh_true
+con.execute(f"CREATE TABLE twins AS SELECT person_id AS a, twin_of AS b FROM read_csv('{root}/county/truth/persons.csv', all_varchar=true) WHERE twin_of IS NOT NULL AND twin_of <> ''")
+twins, twins_merged = con.execute('''
+    SELECT count(DISTINCT (w.a, w.b)), count(DISTINCT (w.a, w.b)) FILTER (pa.person_id = pb.person_id)
+    FROM twins w JOIN truth ta ON ta.true_id = w.a JOIN truth tb ON tb.true_id = w.b
+    JOIN persons pa ON pa.unique_id = ta.unique_id JOIN persons pb ON pb.unique_id = tb.unique_id''').fetchone()
+model = json.loads((run / "model.json").read_text())
 print(json.dumps({"records": summary.records, "persons": summary.persons, "pairs_scored": summary.pairs_scored,
                   "precision": precision, "recall": recall, "f1": 2 * precision * recall / (precision + recall),
                   "blocking_recall": reachable / true_pairs,
                   "household_f1": 2 * hp * hr / (hp + hr), "household_precision": hp, "household_recall": hr, "seconds": seconds, "phases": summary.seconds,
                   "peak_mb": peak, "twins_refused": summary.guards.dropped_twins,
-                  "identifier_conflicts_refused": summary.guards.dropped_conflicting_identifier}))
+                  "identifier_conflicts_refused": summary.guards.dropped_conflicting_identifier,
+                  "twin_pairs": twins, "twin_pairs_merged": twins_merged,
+                  "estimated_f1": model["accuracy"]["f1"], "estimated_recall": model["accuracy"]["recall"],
+                  "threshold": model["calibration"]["threshold_match_probability"]}))
 """
 
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [20_000]
-    print("| people | records | comparisons | blocking recall | person P | person R | person F1 | household F1 "
-          "(P/R) | seconds (load/train/predict/cluster/households) | peak MB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
+    print("| people | records | comparisons | blocking recall | person P | person R | person F1 | est. F1 (R) | "
+          "twins merged | household F1 (P/R) | seconds (load/train/predict/cluster/households) | peak MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---:|")
     for people in sizes:
         root = Path(tempfile.mkdtemp(prefix="bench-link-"))
         try:
@@ -86,7 +95,8 @@ def main() -> None:
             r = json.loads(done.stdout.strip().splitlines()[-1])
             phases = "/".join(f"{r['phases'][k]:.1f}" for k in ("load", "train", "predict", "cluster", "households"))
             print(f"| {people:,} | {r['records']:,} | {r['pairs_scored']:,} | {r['blocking_recall']:.4f} | "
-                  f"{r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['household_f1']:.4f} "
+                  f"{r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['estimated_f1']:.4f} "
+                  f"({r['estimated_recall']:.4f}) | {r['twin_pairs_merged']} of {r['twin_pairs']} | {r['household_f1']:.4f} "
                   f"({r['household_precision']:.3f}/{r['household_recall']:.3f}) | {r['seconds']:.1f} ({phases}) | "
                   f"{r['peak_mb']:.0f} |", flush=True)
         finally:
