@@ -349,17 +349,17 @@ def _mine(filters: list[bytes], positions: dict[str, int], names: list[str], gra
 
 
 def pattern_attack(county: SealedCounty, records: list[dict], public: dict[str, dict[str, float]],
-                   field: str, top: int = 20) -> list[AttackResult]:
+                   field: str, top: int = 20, bloom: BloomEncoder | None = None) -> list[AttackResult]:
     """The frequency alignment of the ``top`` filters, pattern mining on every other filter
     from that alignment, and (a diagnostic, not an attack) the same mining from the true names
-    of the ``top`` filters."""
+    of the ``top`` filters. ``bloom`` replaces the true encoder (the weakened control)."""
     column = {**NAME_FIELDS, **POOLED_FIELDS}[field][1]
     counts = Counter(r[column] for r in records if r[column])
     total = sum(counts.values())
     ranked = _ranked(counts)
     names = _ranked(Counter(public[field]))
     grams = {name: frozenset(bigrams(name)) for name in names}
-    _, bloom = _true_encoders(county, field)
+    bloom = bloom or _true_encoders(county, field)[1]
     limit = 2 * bloom.hashes
     aligned = list(zip(ranked[:top], names[:top], strict=False))
     results = [_score(field, f"frequency (top {top} filters)", Counter({f: counts[f] for f, _ in aligned}),
@@ -669,13 +669,56 @@ def raw_days(raw_dir: Path) -> dict[tuple[str, str], int]:
     return days
 
 
+#: The weakened encoding of the pattern-mining control: 2 hashes per bigram instead of the
+#: partnership's, so each bigram's positions stand out (the attack the settings defend against).
+WEAK_HASHES = 2
+
+
+def pattern_control(county: SealedCounty, public: dict[str, dict[str, float]], field: str,
+                    top: int = 20) -> list[AttackResult]:
+    """Pattern mining against the county's names encoded with a weakened Bloom encoder (same
+    size, ``WEAK_HASHES`` hashes, a random key the attacker does not have): the control that
+    shows the mining harness succeeds where the encoding lets it."""
+    column = NAME_FIELDS[field][1]
+    settings = county.agreements.partnership.encoding.bloom[NAME_FIELDS[field][2]]
+    weak = BloomEncoder(generate_key().field_key("bloom/weak-control"), settings.bits, WEAK_HASHES)
+    truth = "family_name" if field == "family" else "given_name"
+    records = []
+    for source in SOURCES:
+        path = county.raw_dir / f"{source}.csv"
+        if not path.is_file():
+            continue
+        seen: set[str] = set()
+        with open(path, encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["record_id"] not in seen:
+                    seen.add(row["record_id"])
+                    records.append({column: weak.encode(" ".join(name_parts(row.get(truth) or ""))) or None})
+    return pattern_attack(county, records, public, field, top, bloom=weak)
+
+
 def release_gate(county: SealedCounty, public: dict[str, dict[str, float]]) -> list[GateResult]:
     """Frequency on every column, co-occurrence of every token column with every clear
     attribute, and the similarity-graph attack, each with its control."""
     view = load_hub_view(county.sealed_dir)
     own = shares(public_counts_from_raw(county.raw_dir))
     return (frequency_gate(county, view, public, own) + cooccurrence_gate(county, view, raw_days(county.raw_dir))
-            + graph_gate(county, view, public, own))
+            + graph_gate(county, view, public, own) + pattern_gate(county, public))
+
+
+def pattern_gate(county: SealedCounty, public: dict[str, dict[str, float]], top: int = 20) -> list[GateResult]:
+    """Pattern mining from the aligned top filters (the public list from the second county).
+    Control: the same mining on a weakened encoding (``WEAK_HASHES`` hashes) given the true
+    names of the top 100 filters (the harness's upper bound where the encoding lets it)."""
+    records = sealed_records(county.sealed_dir)
+    results = []
+    for field in NAME_FIELDS:
+        listed = {**public, field: public["given" if field == "given" else "family"]}
+        mined = pattern_attack(county, records, listed, field, top)[1]
+        control = pattern_control(county, listed, field, 100)[2]
+        results.append(GateResult("pattern mining", NAME_FIELDS[field][1], mined.records, mined.reidentified,
+                                  None, control.share, mined.attack.split(": ", 1)[1]))
+    return results
 
 
 def gate_markdown(results: list[GateResult]) -> str:

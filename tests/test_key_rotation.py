@@ -140,4 +140,4 @@ def test_the_hub_refuses_a_run_that_mixes_the_old_and_new_keys(rotated):
     shutil.copy(schools, mixed / schools.name)
     result = _invoke("run", "--extracts", mixed, "--reference-date", Q2, "--out", root / "run-mixed", "--quiet",
                      ok=False)
-    assert result.exit_code != 0 and "Error:" in result.output and "key" in result.output.lower()
+    assert result.exit_code != 0 and "Error:" in result.output and "sealed with key" in result.output

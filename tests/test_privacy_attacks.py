@@ -165,6 +165,8 @@ def test_every_attack_has_a_control_showing_the_harness_can_succeed(gate):
     assert _gate(gate, "co-occurrence", "tok_dob_day x true day in clear (control)").control > 0.9
     for column in ("bf_given", "bf_family"):
         assert _gate(gate, "similarity graph", column).control > 0.1
+    # pattern mining: on a 2-hash encoding with the true names of the top 100 filters
+    assert max(_gate(gate, "pattern mining", c).control for c in ("bf_given", "bf_family")) > 0.005
 
 
 def test_cooccurrence_runs_the_join_of_every_token_column_with_the_clear_attributes(gate):
