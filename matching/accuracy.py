@@ -8,7 +8,11 @@ person. Over the person links the run made (every two records given one person i
 - expected matches = the sum of the match probabilities of every scored pair (including
   the ones too unlikely to be kept); blocking is assumed to reach every match;
 - expected precision = expected true links / links; expected recall = expected true links /
-  expected matches; expected missed links = expected matches - expected true links.
+  expected matches; expected missed links = expected matches - expected true links;
+- a second count of all true pairs, blind to blocking and scoring: pairs agreeing exactly on
+  first given name, family name and date of birth over the share of true pairs that would
+  (the product of their exact-match m). Where it is higher, matches neither blocking nor the
+  model saw are likely, and the lower recall it implies is reported beside the first.
 
 The same per source pair (``health|police``), so a pair of systems that link badly shows.
 fastLink (R) reports false discovery and false negative rates from its mixture model in the
@@ -40,7 +44,8 @@ def _figures(links: int, true_links: float, matches: float, unscored: int) -> di
     }
 
 
-def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict[str, float]) -> dict:
+def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict[str, float],
+                      matches_from_rule: float | None = None) -> dict:
     """Expected precision, recall and F1 of the person links, overall and per source pair.
 
     ``pairs``: the kept scored pairs (left_id, right_id, match_probability); ``left_out``:
@@ -72,8 +77,14 @@ def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict
         a, b = sorted(sources.split("|"))
         by_pair.setdefault(f"{a}|{b}", [0, 0.0, 0.0, 0])[2] += total
     overall = [sum(v[i] for v in by_pair.values()) for i in range(4)]
+    low = {}
+    if matches_from_rule is not None:
+        # blocking and scoring see only the matches they reach; the exact-rule count does not
+        low = {"expected_matches_from_exact_rule": round(matches_from_rule, 1),
+               "recall_if_the_rule_count_is_right": _ratio(overall[1], max(matches_from_rule, overall[2]))}
     return {
         **_figures(overall[0], overall[1], overall[2], overall[3]),
+        **low,
         "method": "expected from the calibrated match probabilities of the scored pairs (no truth)",
         "by_source_pair": {sources: _figures(*values[:3], values[3]) for sources, values in sorted(by_pair.items())},
     }

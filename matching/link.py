@@ -122,7 +122,7 @@ def _link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con:
         guards = guarded_edges(con, pairs, settings, model.threshold)
         conflicted, split_rounds = _cluster(con, model)
         _write_persons(con)
-        accuracy = estimate_accuracy(con, pairs, left_out)
+        accuracy = estimate_accuracy(con, pairs, left_out, model.matches_from_exact_rule())
         oversize, largest = con.execute(
             f"SELECT count(*) FILTER (n > ?), coalesce(max(n), 0) FROM "
             f"(SELECT count(*) AS n FROM {PERSONS} GROUP BY person_id)",

@@ -111,16 +111,18 @@ class LinkageModel:
         self.blocking = {"budget_pairs": 0, "rules_within_budget": {}}
         rules = list(self.settings.blocking_rules)
         records = self.con.execute(f"SELECT count(*) FROM {LINKAGE_RECORDS}").fetchone()[0]
-        budget = self.settings.comparison_budget_per_record * records
+        budget = min(self.settings.comparison_budget_per_record * records, self.settings.comparison_budget_max)
         self.blocking["budget_pairs"] = int(budget)
+        spent = 0
         for rule in self.settings.blocking_rules_within_budget:
             columns = equality_columns(rule)
             known = " AND ".join(f"{c} IS NOT NULL" for c in columns)
             pairs = self.con.execute(f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n FROM "
                                      f"{LINKAGE_RECORDS} WHERE {known} GROUP BY {', '.join(columns)})").fetchone()[0]
-            used = pairs <= budget
+            used = spent + pairs <= budget and rule not in rules
             self.blocking["rules_within_budget"][rule] = {"pairs": int(pairs), "used": used}
-            if used and rule not in rules:
+            if used:
+                spent += pairs
                 rules.append(rule)
         self.blocking_rules = rules
         return rules
@@ -183,6 +185,26 @@ class LinkageModel:
         self.con.execute(f"DELETE FROM {PAIRS_TABLE} WHERE match_probability < ?", [keep_from_probability])
         pairs.drop_table_from_database_and_remove_from_cache()
         return PAIRS_TABLE, comparisons, left_out
+
+    def matches_from_exact_rule(self) -> float | None:
+        """A second estimate of all true pairs, blind to blocking: the pairs agreeing exactly
+        on first given name, family name and date of birth, divided by the share of true
+        pairs that would (the product of the three exact-match m, times the chance that both
+        records carry all three). None where a field has no trained m."""
+        m = {}
+        for comparison in self.linker._settings_obj.comparisons:
+            for level in comparison.comparison_levels:
+                if level.label_for_charts.startswith("Exact match on") and not level.is_null_level:
+                    m[comparison.output_column_name] = level.m_probability
+        if not all(isinstance(m.get(c), float) and m[c] > 0 for c in ("given_name", "family_name", "date_of_birth")):
+            return None
+        known = "tok_dob IS NOT NULL AND tok_given_first IS NOT NULL AND tok_family IS NOT NULL"
+        agreeing, share = self.con.execute(f"""
+            SELECT (SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n FROM {LINKAGE_RECORDS}
+                    WHERE {known} GROUP BY tok_dob, tok_given_first, tok_family)),
+                   (SELECT avg(({known})::INTEGER) FROM {LINKAGE_RECORDS})""").fetchone()
+        recall = m["given_name"] * m["family_name"] * m["date_of_birth"] * float(share or 0) ** 2
+        return float(agreeing) / recall if recall > 0 else None
 
     @property
     def threshold(self) -> float:

@@ -94,12 +94,14 @@ class LinkageSettings(_Document):
     backend: Literal["duckdb", "spark"] = "duckdb"
     dice: DiceThresholds
     blocking_rules: list[str] = Field(min_length=1)
-    #: broader rules, each used only where the data are small enough to afford it: a rule is
-    #: added when the pairs it makes are at most ``comparison_budget_per_record`` times the
-    #: number of records (counted exactly before linking). Each must be a conjunction of
-    #: equalities (``l.a = r.a AND l.b = r.b``): its pairs are counted from group sizes.
+    #: broader rules, used only where the data are small enough to afford them: in order, a
+    #: rule is added while the pairs the added rules make stay within the budget, the smaller
+    #: of ``comparison_budget_per_record`` times the records and ``comparison_budget_max``
+    #: (counted exactly before linking, as an upper bound: pairs a rule shares with another
+    #: are counted twice). Each must be a conjunction of equalities (``l.a = r.a AND l.b = r.b``).
     blocking_rules_within_budget: list[str] = Field(default_factory=list)
-    comparison_budget_per_record: Annotated[float, Field(gt=0)] = 10.0
+    comparison_budget_per_record: Annotated[float, Field(gt=0)] = 25.0
+    comparison_budget_max: Annotated[int, Field(ge=0)] = 2_000_000
     training: Training
     guards: Guards = Guards()
     clustering: Clustering = Clustering()
