@@ -703,7 +703,25 @@ def release_gate(county: SealedCounty, public: dict[str, dict[str, float]]) -> l
     view = load_hub_view(county.sealed_dir)
     own = shares(public_counts_from_raw(county.raw_dir))
     return (frequency_gate(county, view, public, own) + cooccurrence_gate(county, view, raw_days(county.raw_dir))
-            + graph_gate(county, view, public, own) + pattern_gate(county, public))
+            + [full_dob_gate(county, view, public)] + graph_gate(county, view, public, own)
+            + pattern_gate(county, public))
+
+
+def full_dob_gate(county: SealedCounty, view: HubView, public: dict[str, dict[str, float]]) -> GateResult:
+    """The whole date of birth: year and month decoded by co-occurrence with the clear
+    attributes, the day by frequency alignment of ``tok_dob_day`` with the public list; a
+    record counts when all three are right (checked with the key)."""
+    right = {}
+    for column, clear in (("tok_dob_year", "birth_year"), ("tok_dob_month", "birth_month")):
+        found = cooccurrence(view.column(column), view.column(clear), column, clear)
+        plaintext, truth = PLAINTEXT_OF_CLEAR[column, clear], _column_truth(county, column)
+        right[column] = {t for t, v in found.decoding.items() if truth(plaintext(v)) == t}
+    truth = _column_truth(county, "tok_dob_day")
+    guesses = frequency_alignment(value_counts(view.column("tok_dob_day")), public["dob_day"])
+    right["tok_dob_day"] = {t for t, day in guesses.items() if truth(day) == t}
+    hits = sum(all(r[c] in right[c] for c in right) for r in view.records)
+    return GateResult("co-occurrence + frequency", "full date of birth", len(view.records), hits,
+                      note="year and month by co-occurrence, day by frequency")
 
 
 def pattern_gate(county: SealedCounty, public: dict[str, dict[str, float]], top: int = 20) -> list[GateResult]:
