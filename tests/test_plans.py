@@ -18,12 +18,14 @@ import pytest
 
 from familylink import database
 from familylink.core.tables import ATTACHMENTS, PERSONS
-from familylink.pipeline import ChainConfig, StageTracker, seal_folder
+from familylink.pipeline import StageTracker, seal_folder
 from familylink.synth import generate_county
 from familylink.synth.shape import CountyShape
 from identification.attachments import link_attachments
+from identification.framework import load_framework
 from identification.identify import identify
-from identification.outcomes import evaluate_outcomes
+from identification.outcomes import evaluate_outcomes, load_outcome_settings
+from identification.settings import load_identification_settings, load_localities
 from matching.households import form_households
 from matching.load import load_sealed_folder
 from tests.plan_checker import PlanChecker, pairwise_joins
@@ -64,17 +66,16 @@ def _attach_some(con) -> None:
 def test_households_and_identification_plans_have_no_pairwise_joins(name, tmp_path_factory, key, agreements):
     con, root = _county(tmp_path_factory, key, agreements, name)
     checker = PlanChecker(con, CHECKED)
-    config = ChainConfig.load()
     try:
         form_households(checker)
 
         def after_scoring(c) -> None:
             _attach_some(con)
             link_attachments(c, ATTACHMENTS)
-            evaluate_outcomes(c, config.outcomes, REF)
+            evaluate_outcomes(c, load_outcome_settings(), REF)
 
-        found = identify(checker, root, config.framework, config.identification, config.localities, REF,
-                         after_scoring=after_scoring)
+        found = identify(checker, root, load_framework("phase2-2015"), load_identification_settings(),
+                         load_localities(), REF, after_scoring=after_scoring)
     finally:
         con.close()
     assert found.families.families > 0
@@ -153,7 +154,7 @@ def test_families_plans_have_no_pairwise_joins_whatever_the_statistics(grid):
     try:
         _drawn_county(con, *grid)
         checker = PlanChecker(con, CHECKED)
-        summary = form_families(checker, ChainConfig.load().identification.family, REF)
+        summary = form_families(checker, load_identification_settings().family, REF)
     finally:
         con.close()
     assert summary.persons > 0 and len(checker.statements) == 3
