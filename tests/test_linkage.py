@@ -7,6 +7,7 @@ import io
 import json
 import re
 import zipfile
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
@@ -330,3 +331,21 @@ def test_the_run_calibrates_itself_and_estimates_its_own_accuracy(linked):
     assert f1 >= 0.985, (precision, recall)
     assert abs(accuracy["f1"] - f1) <= 0.01, (accuracy, f1)
     assert abs(accuracy["recall"] - recall) <= 0.02, (accuracy, recall)
+
+
+def test_no_group_links_much_worse_than_the_county(linked):
+    """Name origin, age band, sex and source pair (groups with at least 100 true pairs): no
+    group's F1 more than 0.02 below the whole county's (benchmarks/bench_groups.py)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from linkage_groups import group_scores, person_groups
+
+    root, _, _, persons = linked
+    scores = group_scores(truth_records(root), persons,
+                          person_groups(root / "county" / "truth", 20_000, 7, EXTRACT_DATE))
+    overall = next(s for s in scores if s.dimension == "all")
+    assert {s.dimension for s in scores} >= {"name origin", "age band", "sex", "source pair"}
+    behind = [(s.dimension, s.group, round(s.f1, 4)) for s in scores
+              if s.true_pairs >= 100 and s.f1 < overall.f1 - 0.02]
+    assert not behind, (round(overall.f1, 4), behind)
