@@ -10,7 +10,8 @@ extract, no key) and a public frequency list could learn (``protocols.intruder``
   as the intruder's own estimate of the records it would re-identify (no key at the hub, so
   no guess can be checked here: ``benchmarks/bench_privacy.py`` checks them with the key);
 * the co-occurrence of every token column with every clear attribute (a token decoded when
-  it is one-to-one with a clear value);
+  it is one-to-one with a clear value; the list columns hold the same values as their
+  single-valued counterparts and are covered by them);
 * the similarity-graph attack on the name Bloom filters (confident matches);
 * per sealed column, what the intruder learns, in one sentence.
 
@@ -171,7 +172,8 @@ def _column_findings(frequency: list[dict], cooccur: list[dict], graph: list[dic
         if graphs.get(column):
             parts.append(f"similarity-graph attack: an estimated {graphs[column]:.1%} of records")
         if not parts:
-            parts.append(f"equality only: records sharing a value are linkable (largest group "
+            alike = "an equal or similar filter" if column in SEALED_BLOOM_COLUMNS else "a value"
+            parts.append(f"records sharing {alike} are linkable (largest group of equal values "
                          f"{row['largest_group_share']:.1%} of records); nothing decoded")
         findings.append({"column": column, "learns": "; ".join(parts)})
     return findings
