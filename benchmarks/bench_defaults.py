@@ -162,8 +162,8 @@ def main() -> None:
     args = parser.parse_args()
     key = benchmark_key(args.key_seed)
     base = args.keep or Path(tempfile.mkdtemp(prefix="bench-defaults-"))
-    print("| data | records | P | R | F1 | est. P | est. R | est. F1 | prior | threshold | link s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| data | records | P | R | F1 | est. P | est. R | est. F1 | est. R (rule count) | prior | threshold | link s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     try:
         for dataset in args.datasets:
             root = base / (f"{dataset}-{args.people}" if dataset == "county" else dataset)
@@ -177,14 +177,15 @@ def main() -> None:
             e, c = r["estimate"], r["calibration"]
             print(f"| {dataset} | {r['records']:,} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | "
                   f"{e.get('precision', float('nan')):.4f} | {e.get('recall', float('nan')):.4f} | "
-                  f"{e.get('f1', float('nan')):.4f} | {c.get('probability_two_random_records_match', float('nan')):.3g} | "
+                  f"{e.get('f1', float('nan')):.4f} | {e.get('recall_if_the_rule_count_is_right', float('nan')):.4f} | "
+                  f"{c.get('probability_two_random_records_match', float('nan')):.3g} | "
                   f"{c.get('threshold_match_probability', float('nan')):.3f} | {r['seconds']} |", flush=True)
             if args.json:
                 print(json.dumps({"dataset": dataset, **r}), flush=True)
             if dataset == "fake_1000":
                 t = textbook_splink_fake_1000()
                 print(f"| fake_1000, textbook plaintext Splink | 1,000 | {t['precision']:.4f} | {t['recall']:.4f} | "
-                      f"{t['f1']:.4f} | | | | | | |", flush=True)
+                      f"{t['f1']:.4f} | | | | | | | |", flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
