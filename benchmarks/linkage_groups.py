@@ -15,31 +15,18 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import pandas as pd
+from febrl.score import Scores
 
 AGE_BANDS = ((0, 4, "0-4"), (5, 15, "5-15"), (16, 24, "16-24"), (25, 44, "25-44"), (45, 64, "45-64"),
              (65, 200, "65+"))
 
 
 @dataclass(frozen=True)
-class GroupScore:
-    dimension: str
-    group: str
-    true_pairs: int
-    predicted_pairs: int
-    correct_pairs: int
+class GroupScore(Scores):
+    """Pairwise precision, recall and F1 (``febrl.score.Scores``) of one group."""
 
-    @property
-    def precision(self) -> float:
-        return self.correct_pairs / self.predicted_pairs if self.predicted_pairs else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.correct_pairs / self.true_pairs if self.true_pairs else 1.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
+    dimension: str = ""
+    group: str = ""
 
 
 def person_groups(truth_dir, people: int, seed: int, reference_date: dt.date) -> pd.DataFrame:
@@ -93,4 +80,4 @@ def group_scores(records: dict[tuple[str, str], str], linked: dict[tuple[str, st
         for i, a in enumerate(members):
             for b in members[i + 1:]:
                 add(keys_for(records[a], a, b), 1)
-    return [GroupScore(d, g, *v) for (d, g), v in sorted(counts.items())]
+    return [GroupScore(*v, dimension=d, group=g) for (d, g), v in sorted(counts.items())]
