@@ -165,6 +165,11 @@ def date_of_birth(settings: LinkageSettings) -> cl.CustomComparison:
     return cl.CustomComparison(levels, "date_of_birth", "date of birth tokens, and ages in clear")
 
 
+#: a word of the address's locality (town, district) shared: where postcodes are missing or
+#: foreign, the only place finer than nothing
+_LOCALITY = "list_has_any(tok_locality_parts_l, tok_locality_parts_r)"
+
+
 def location(settings: LinkageSettings) -> cl.CustomComparison:
     high, *lower = settings.dice.address
     none = " AND ".join(f"({c}_l IS NULL OR {c}_r IS NULL)" for c in ("tok_uprn", "tok_address", "tok_postcode"))
@@ -174,14 +179,17 @@ def location(settings: LinkageSettings) -> cl.CustomComparison:
         cll.CustomLevel("tok_address_l = tok_address_r AND tok_postcode_l = tok_postcode_r", "same address"),
         cll.CustomLevel(f"tok_postcode_l = tok_postcode_r AND {dice('bf_address')} >= {high}",
                         f"same postcode, address Dice >= {high}"),
+        cll.CustomLevel(f"tok_address_l = tok_address_r AND {_LOCALITY}", "same address line and town"),
         cll.CustomLevel("tok_address_l = tok_address_r", "same address line, postcode differs"),
         # a mistyped postcode: nearly the same address line in the same postcode district
         cll.CustomLevel(f"postcode_district_l = postcode_district_r AND {dice('bf_address')} >= {high}",
                         f"same postcode district, address Dice >= {high}"),
+        cll.CustomLevel(f"{_LOCALITY} AND {dice('bf_address')} >= {high}", f"same town, address Dice >= {high}"),
         *[cll.CustomLevel(f"tok_postcode_l = tok_postcode_r AND {dice('bf_address')} >= {t}",
                           f"same postcode, address Dice >= {t}") for t in lower],
         cll.CustomLevel("tok_postcode_l = tok_postcode_r", "same postcode unit"),
         cll.CustomLevel("tok_postcode_sector_l = tok_postcode_sector_r", "same postcode sector"),
+        cll.CustomLevel(_LOCALITY, "same town (a locality word shared)"),
         cll.ElseLevel(),
     ]
     return cl.CustomComparison(levels, "location", "UPRN, address and postcode as one location")

@@ -60,7 +60,7 @@ IDENTITY_SEALED_COLUMNS = (
     "tok_name_parts",
     "tok_dob", "tok_dob_swapped", "tok_dob_year", "tok_dob_month", "tok_dob_day", "age_months",
     "sex", "postcode_district", "tok_postcode", "tok_postcode_sector",
-    "tok_address", "tok_building", "bf_address",
+    "tok_address", "tok_building", "bf_address", "tok_locality_parts",
     "tok_uprn", "tok_household", "tok_nhs", "tok_ni", "tok_upn",
 )
 
@@ -106,6 +106,7 @@ class ExtractEncoder:
         self.family_part = TokenEncoder(key.field_key("token/tok_family_parts"), size)
         self.name_part = TokenEncoder(key.field_key("token/name_part"), size)
         self.given_form = TokenEncoder(key.field_key("token/tok_given_forms"), size)
+        self.locality_part = TokenEncoder(key.field_key("token/tok_locality_parts"), size)
         self.blooms = {
             column: BloomEncoder(key.field_key(BLOOM_KEY_LABELS[column]),
                                  partnership.encoding.bloom[field].bits,
@@ -168,6 +169,12 @@ class ExtractEncoder:
             self._parts[key] = cached
         return cached
 
+    def _locality_parts(self, locality: str) -> list[str] | None:
+        """Each word of the address's locality (town, district, county: what follows the
+        street), so that one address written with and without its county still shares one."""
+        words = locality.split()
+        return sorted({self.locality_part.encode(w) for w in words}) if words else None
+
     def _dob_columns(self, dob: dt.date | None) -> tuple:
         if dob is None:
             return (None,) * 6
@@ -209,6 +216,7 @@ class ExtractEncoder:
             t["tok_address"].encode(address.key) if address else None,
             t["tok_building"].encode(address.building) if address else None,
             self.blooms["bf_address"].encode(address.key) if address else None,
+            self._locality_parts(address.locality) if address else None,
             t["tok_uprn"].encode(uprn),
             t["tok_household"].encode(f"{self.source}\x1f{household}") if household else None,
             t["tok_nhs"].encode(nhs),

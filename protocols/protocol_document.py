@@ -62,7 +62,7 @@ FIELD_PROTECTION: dict[str, Protection] = {
     "date_of_birth": Protection(("tok_dob", "tok_dob_swapped", "tok_dob_year", "tok_dob_month", "tok_dob_day"),
                                 derived=("age_months", "age_at_event")),
     "sex": Protection(clear=("sex",), note="minimised to M, F or U"),
-    "address": Protection(("tok_address", "tok_building"), bloom="bf_address"),
+    "address": Protection(("tok_address", "tok_building", "tok_locality_parts"), bloom="bf_address"),
     "postcode": Protection(("tok_postcode", "tok_postcode_sector"), derived=("postcode_district",)),
     "uprn": Protection(("tok_uprn",)),
     "household_ref": Protection(("tok_household",), note="scoped by source, so references never meet across sources"),

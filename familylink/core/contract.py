@@ -11,7 +11,8 @@ from typing import Literal
 
 #: Version 2: bf_given and bf_family under one shared Bloom key (a given name can be compared
 #: with a family name), tok_family_parts with the solid form of a multi-part family name, and
-#: tok_given_forms with the forms of the part after a prefix. Version 1 extracts are refused.
+#: tok_given_forms with the forms of the part after a prefix, and tok_locality_parts (the words
+#: of the address's town or district). Version 1 extracts are refused.
 SCHEMA_VERSION = 2
 
 CORE_SOURCES = ("schools", "police", "dwp", "housing", "health")
@@ -194,6 +195,8 @@ SEALED_TOKEN_LIST_COLUMNS = {
     "tok_family_parts": "each part of the family name (split at hyphens and spaces) and, for two or more "
                         "parts, the parts written solid",
     "tok_name_parts": "every name part (given, middle, family) in one shared name domain",
+    "tok_locality_parts": "each word of the address's locality (what follows the street: town, district), "
+                          "under one key of its own",
     "tok_given_forms": "every possible form of the first given-name part (itself, its canonical form, "
                        "the full names a short form may stand for, and those of the next part after a "
                        "prefix such as Muhammad), under one key of its own",

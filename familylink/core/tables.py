@@ -20,7 +20,7 @@ LINKAGE_RECORD_COLUMNS = (
     "postcode_district",
     "tok_given", "tok_given_first", "tok_given_canon", "tok_given_nysiis", "tok_given_metaphone",
     "tok_middle", "tok_family", "tok_family_nysiis", "tok_family_metaphone", "tok_family_parts",
-    "tok_name_parts", "tok_given_forms",
+    "tok_name_parts", "tok_given_forms", "tok_locality_parts",
     "tok_dob", "tok_dob_swapped", "tok_dob_year", "tok_dob_month", "tok_dob_day",
     "tok_postcode", "tok_postcode_sector", "tok_address", "tok_building", "tok_uprn",
     "tok_nhs", "tok_ni", "tok_upn", "tok_household",
