@@ -37,13 +37,15 @@ def names_crossed(threshold: float) -> str:
 
 
 def names_swapped(left: str = "{column}_l", right: str = "{column}_r") -> str:
-    """SQL: every name part of one record is among the other's (given and family swapped).
+    """SQL: both records have the same name parts (given and family swapped).
 
     Sharing only some parts is not enough: relatives with a double-barrelled family name
-    share two parts without being one person.
+    share two parts without being one person, and a twin whose given name is the other's
+    middle name has all their parts among the other's (measured: 13 of the 1M county's
+    merged twin pairs), so the records must hold the same number of parts.
     """
     a, b = left.format(column="tok_name_parts"), right.format(column="tok_name_parts")
-    return f"(len(list_intersect({a}, {b})) >= 2 AND len(list_intersect({a}, {b})) = least(len({a}), len({b})))"
+    return f"(len(list_intersect({a}, {b})) >= 2 AND len(list_intersect({a}, {b})) = len({a}) AND len({a}) = len({b}))"
 
 
 def name_elsewhere(other_differs: str) -> str:
