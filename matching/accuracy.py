@@ -83,8 +83,8 @@ def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict
         low = {"expected_matches_from_exact_rule": round(matches_from_rule, 1),
                "recall_if_the_rule_count_is_right": _ratio(overall[1], max(matches_from_rule, overall[2]))}
     return {
-        **_figures(overall[0], overall[1], overall[2], overall[3]),
+        **_figures(*overall),
         **low,
         "method": "expected from the calibrated match probabilities of the scored pairs (no truth)",
-        "by_source_pair": {sources: _figures(*values[:3], values[3]) for sources, values in sorted(by_pair.items())},
+        "by_source_pair": {sources: _figures(*values) for sources, values in sorted(by_pair.items())},
     }

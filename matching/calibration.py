@@ -5,15 +5,18 @@ that two random records match), the clustering threshold, and what to make of pa
 that Fellegi-Sunter's independence assumption gets wrong. Every training run settles them
 from the data, and records how, in ``model.json``:
 
-- **Pattern levels.** Two records with one date of birth at one address and clearly
-  different given names are twins in a county and a replaced given name in data without
-  twins; one name at one address with dates far apart is a parent and child, or a wrong
-  date. Each pattern is a comparison level (``matching.comparisons.pattern_level``) whose
-  weight EM does not train. The run counts the pairs that show the pattern (T) and the
-  true matches expected to show it: the expected matches that share the pattern's context
-  (date and address, or name and address) times the odds, learnt by EM, that a match
-  differs in the compared field (E). The level's weight is set so that its pairs' mean
-  match probability is E / T.
+- **Pattern levels.** Two records with one date of birth at one address, a family name
+  shared and clearly different given names are twins in a county and a replaced given name
+  in data without twins; one name at one address with dates far apart is a parent and
+  child, or a wrong date. Each pattern is a comparison level
+  (``matching.comparisons.pattern_level``) that EM does not train. The run estimates the
+  share of its pairs that match: from the pairs that both carry an NHS, NI or UPN of one kind
+  where enough do (equal: one person), otherwise as E / T, the matches expected to show the
+  pattern over the pairs that do (``_calibrate_pattern``). A pattern pair scores at that
+  share, moved only by the comparisons outside the pattern's context (``NON_CONTEXT``).
+- **Household correction.** People of one household share family name and address far more
+  often than the two chances multiplied; the factor is measured from exact pair counts before
+  EM (``household_correction``) and taken back out by a level of its own.
 - **Prior.** The fixed point of "expected matches among the scored pairs / all pairs":
   the probability that makes the sum of the pairs' match probabilities equal to the number
   of matches it implies (blocking is assumed to reach every match: its recall is measured
@@ -58,22 +61,23 @@ class PatternLevel:
 
     comparison: str
     label: str
-    pairs: int  # scored pairs showing the pattern (T)
-    context_matches: float  # expected matches sharing the pattern's context, field agreeing
+    pairs: int  # scored pairs showing the pattern (T); household: pairs sharing family name and address
+    #: expected matches sharing the pattern's context, field agreeing; household: pairs of
+    #: different people sharing family name and address
+    context_matches: float
     differ_m: float  # EM's m of "the field clearly differs"
     expected_matches: float  # E
     #: household: the log2 Bayes factor set on the level; pattern: log2 odds of its pairs (E/T)
     weight: float
-    #: pattern: how its share was estimated ("identifiers" or "expected matches")
+    #: how it was estimated ("identifiers", "expected matches" or "exact pair counts")
     method: str = ""
+    #: household: how many times more often different people share family name and address
+    #: than the two chances multiplied (rho)
+    dependence: float = float("nan")
 
     @property
     def share_matching(self) -> float:
         return min(1.0, self.expected_matches / self.pairs) if self.pairs else float("nan")
-
-    @property
-    def is_pattern(self) -> bool:
-        return self.comparison != "household"
 
 
 @dataclass
@@ -134,14 +138,12 @@ def _sides(condition: str) -> str:
 
 @dataclass
 class LevelSpec:
-    """A level the run calibrates: ``kind`` "pattern" (twins, parent and child) or
-    "household_address" / "household_postcode" (the household correction)."""
+    """A pattern level the run calibrates (twins, parent and child)."""
 
-    kind: str
     comparison: str
     label: str
     weight: float  # its weight in the scored pairs (log2 Bayes factor)
-    differ_m: float = float("nan")  # pattern levels: EM's m of "the field clearly differs"
+    differ_m: float = float("nan")  # EM's m of "the field clearly differs"
 
 
 _CONTEXTS = {"given_name": f"{_sides(SAME_DOB)} AND {_sides(SAME_PLACE)} AND ({_sides(SAME_FAMILY)} OR "
@@ -158,14 +160,14 @@ MIN_IDENTIFIED_PAIRS = 10
 
 
 def scored_pairs_sql(pairs: str, levels: list[LevelSpec]) -> str:
-    """The columns calibration needs from Splink's scored pairs: weight, whether the pair is
-    at each calibrated level, whether it shares each pattern's context, and the household flags."""
+    """The columns calibration needs from Splink's scored pairs: weight, the comparisons
+    outside the patterns' contexts, identifiers, and for each pattern level whether the pair
+    is at it and whether it shares its context."""
     columns = ["p.match_weight", f"{NON_CONTEXT_SQL.replace('mw_', 'p.mw_')} AS non_context",
                f"coalesce({_ID_COMPARABLE}, false) AS id_comparable", f"coalesce({_ID_EQUAL}, false) AS id_equal"]
     for i, level in enumerate(levels):
         columns.append(f"{at_level_sql('p.mw_' + level.comparison, level.weight, prefixed=True)} AS level_{i}")
-        if level.kind == "pattern":
-            columns.append(f"coalesce({_CONTEXTS[level.comparison]}, false) AS context_{i}")
+        columns.append(f"coalesce({_CONTEXTS[level.comparison]}, false) AS context_{i}")
     return f"""SELECT {', '.join(columns)}
                FROM {pairs} p JOIN {LINKAGE_RECORDS} l ON l.unique_id = p.unique_id_l
                JOIN {LINKAGE_RECORDS} r ON r.unique_id = p.unique_id_r
@@ -179,49 +181,35 @@ NON_CONTEXT = ("national_id", "sex", "middle_names")
 NON_CONTEXT_SQL = " + ".join(f"coalesce(mw_{c}, 0)" for c in NON_CONTEXT)
 
 
-def _pair_counts(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
-    """Exact counts of record pairs sharing each combination of family name, address line,
-    first given name and date of birth (from group sizes: no pair is enumerated)."""
-    def pairs(*columns: str) -> float:
-        known = " AND ".join(f"{c} IS NOT NULL" for c in columns)
-        # integer arithmetic: a parallel sum of doubles is not the same to the last bit every time
-        return float(con.execute(f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n "
-                                 f"FROM {LINKAGE_RECORDS} WHERE {known} GROUP BY {', '.join(columns)})").fetchone()[0])
-
-    f, a, g, d = "tok_family", "tok_address", "tok_given_first", "tok_dob"
-    return {"f": pairs(f), "a": pairs(a), "g": pairs(g), "d": pairs(d), "fa": pairs(f, a),
-            "fag": pairs(f, a, g), "fad": pairs(f, a, d), "fagd": pairs(f, a, g, d)}
+def pairs_sharing(con: duckdb.DuckDBPyConnection, columns: list[str] | tuple[str, ...]) -> int:
+    """Exact count of linkage-record pairs equal (and known) on every one of ``columns``, from
+    group sizes: no pair is enumerated. Integer arithmetic, so the count is the same every run."""
+    known = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+    return int(con.execute(f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n "
+                           f"FROM {LINKAGE_RECORDS} WHERE {known} GROUP BY {', '.join(columns)})").fetchone()[0])
 
 
 def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start_prior: float,
               prior: float | str, threshold: float | str, precision_target: float | None,
-              levels: list[LevelSpec]) -> tuple[Calibration, dict[str, float]]:
+              levels: list[LevelSpec]) -> Calibration:
     """Calibrate from Splink's scored pairs ``pairs`` (every blocked pair, scored with the
-    prior ``start_prior`` and the calibrated levels at their starting weights).
-
-    Returns the calibration and the new weight of each level, by label.
-    """
+    prior ``start_prior`` and the pattern levels at their starting weights): each pattern
+    level's share, the prior, then the threshold."""
     data = con.execute(scored_pairs_sql(pairs, levels)).fetchnumpy()
     base = np.asarray(data["match_weight"], dtype=np.float64) - logit2(start_prior)  # without prior
     non_context = np.asarray(data["non_context"], dtype=np.float64)
-    id_comparable = np.asarray(data["id_comparable"], dtype=bool)
-    id_equal = np.asarray(data["id_equal"], dtype=bool)
+    identified = (np.asarray(data["id_comparable"], dtype=bool), np.asarray(data["id_equal"], dtype=bool))
     at = [np.asarray(data[f"level_{i}"], dtype=bool) for i in range(len(levels))]
-    counts = _pair_counts(con) if any(x.kind != "pattern" for x in levels) else {}
-    weights = [x.weight for x in levels]
-    shares = [0.0 if x.kind == "pattern" else float("nan") for x in levels]
-    patterned = np.zeros(base.size, dtype=bool)
-    for i, level in enumerate(levels):
-        if level.kind == "pattern":
-            patterned |= at[i]
+    context = [np.asarray(data[f"context_{i}"], dtype=bool) for i in range(len(levels))]
+    shares = [0.0] * len(levels)
+    patterned = np.logical_or.reduce(at) if at else np.zeros(base.size, dtype=bool)
     total_pairs = records * (records - 1) / 2
     odds = logit2(start_prior) if prior == "auto" else logit2(float(prior))
 
     def final_weights(odds: float) -> np.ndarray:
         final = base + odds
-        for i, level in enumerate(levels):
-            if level.kind == "pattern":
-                final = np.where(at[i], logit2(min(max(shares[i], 1e-12), 0.999)) + non_context, final)
+        for i in range(len(levels)):
+            final = np.where(at[i], logit2(min(max(shares[i], 1e-12), 0.999)) + non_context, final)
         return final
 
     learnt: list[PatternLevel] = []
@@ -229,55 +217,45 @@ def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start
         if prior == "auto":
             odds = _prior_fixed_point(base, total_pairs, final_weights, patterned)
         final = final_weights(odds)
-        learnt = []
-        for i, level in enumerate(levels):
-            if level.kind == "pattern":
-                result = _calibrate_pattern(level, at[i], np.asarray(data[f"context_{i}"], dtype=bool), final,
-                                            identified=(id_comparable, id_equal))
-                shares[i] = result.share_matching if result.pairs else 0.0
-            else:
-                result = _calibrate_household(level, counts, total_pairs)
-                base = base + np.where(at[i], result.weight - weights[i], 0.0)
-                weights[i] = result.weight
-            learnt.append(result)
+        learnt = [_calibrate_pattern(level, at[i], context[i], final, identified) for i, level in enumerate(levels)]
+        shares = [x.share_matching if x.pairs else 0.0 for x in learnt]
     if prior == "auto":
         odds = _prior_fixed_point(base, total_pairs, final_weights, patterned)
     p = probability(final_weights(odds))
     chosen, method = _threshold(p, threshold, precision_target)
     prior_value = 1.0 / (1.0 + 2.0 ** -odds)
-    calibration = Calibration(prior_value, "auto: fixed point of the expected matches" if prior == "auto" else "fixed",
-                              chosen, method, float(p.sum()), records, learnt)
-    return calibration, {x.label: w for x, w in zip(levels, weights, strict=True)}
+    return Calibration(prior_value, "auto: fixed point of the expected matches" if prior == "auto" else "fixed",
+                       chosen, method, float(p.sum()), records, learnt)
 
 
-def household_weight(con: duckdb.DuckDBPyConnection, records: int, level: LevelSpec) -> PatternLevel:
-    """The household correction from exact counts alone (before EM: it needs no model)."""
-    return _calibrate_household(level, _pair_counts(con), records * (records - 1) / 2)
-
-
-def _calibrate_household(level: LevelSpec, counts: dict[str, float], total_pairs: float) -> PatternLevel:
+def household_correction(con: duckdb.DuckDBPyConnection, records: int, comparison: str, label: str) -> PatternLevel:
     """Weight -log2(rho): rho = how much more often two different people share a family name
     and an address than the product of the two chances says.
 
-    Different people are counted without the model (no feedback): pairs sharing family name
-    and address line whose first given names and dates of birth both differ (inclusion and
-    exclusion over exact group counts). The independent expectation is the same share of
-    all pairs: P(family) x P(address) x P(given name and date differ).
+    Different people are counted without the model (no feedback, so it is set before EM):
+    pairs sharing family name and address line whose first given names and dates of birth
+    both differ (inclusion and exclusion over exact group counts). The independent
+    expectation is the same share of all pairs: P(family) x P(address) x P(given name and
+    date differ).
     """
-    c = counts
-    different = c["fa"] - c["fag"] - c["fad"] + c["fagd"]
-    if total_pairs <= 0 or c["f"] <= 0 or c["a"] <= 0:
-        return PatternLevel(level.comparison, level.label, int(c["fa"]), 0.0, float("nan"), 1.0, 0.0)
-    both_differ = max((1 - c["g"] / total_pairs) * (1 - c["d"] / total_pairs), 1e-9)
-    expected = c["f"] / total_pairs * c["a"] / total_pairs * both_differ * total_pairs
+    f, a, g, d = "tok_family", "tok_address", "tok_given_first", "tok_dob"
+    total_pairs = records * (records - 1) / 2
+    fa = pairs_sharing(con, (f, a))
+    different = fa - pairs_sharing(con, (f, a, g)) - pairs_sharing(con, (f, a, d)) + pairs_sharing(con, (f, a, g, d))
+    family, address = pairs_sharing(con, (f,)), pairs_sharing(con, (a,))
+    if total_pairs <= 0 or family <= 0 or address <= 0:
+        return PatternLevel(comparison, label, fa, float(different), float("nan"), float("nan"), 0.0,
+                            "exact pair counts", 1.0)
+    both_differ = max((1 - pairs_sharing(con, (g,)) / total_pairs) * (1 - pairs_sharing(con, (d,)) / total_pairs), 1e-9)
+    expected = family / total_pairs * address / total_pairs * both_differ * total_pairs
     rho = different / expected if expected > 0 else 1.0
     weight = -min(max(math.log2(rho), 0.0), _WEIGHT_BOUND) if rho > 0 else 0.0
-    return PatternLevel(level.comparison, level.label, int(c["fa"]), round(float(different), 1), float("nan"),
-                        round(float(rho), 4), round(weight, 6))
+    return PatternLevel(comparison, label, fa, float(different), float("nan"), float("nan"), round(weight, 6),
+                        "exact pair counts", round(float(rho), 4))
 
 
 def _calibrate_pattern(level: LevelSpec, in_level: np.ndarray, in_context: np.ndarray,
-                       weights: np.ndarray, identified: tuple[np.ndarray, np.ndarray] | None = None) -> PatternLevel:
+                       weights: np.ndarray, identified: tuple[np.ndarray, np.ndarray]) -> PatternLevel:
     """The share of a pattern level's pairs that match.
 
     Where at least ``MIN_IDENTIFIED_PAIRS`` of its pairs both carry an NHS, NI or UPN of one
@@ -300,13 +278,12 @@ def _calibrate_pattern(level: LevelSpec, in_level: np.ndarray, in_context: np.nd
     if pairs == 0 or matches <= 0:
         return PatternLevel(level.comparison, level.label, pairs, round(context_matches, 4), level.differ_m, 0.0,
                             float("nan"))
-    if identified is not None:
-        comparable = in_level & identified[0]
-        if int(comparable.sum()) >= MIN_IDENTIFIED_PAIRS:
-            share = (float((comparable & identified[1]).sum()) + 0.5) / (float(comparable.sum()) + 1.0)
-            share = min(max(share, 1e-6), 0.999)
-            return PatternLevel(level.comparison, level.label, pairs, round(context_matches, 4), level.differ_m,
-                                round(share * pairs, 4), round(logit2(share), 6), "identifiers")
+    comparable = in_level & identified[0]
+    if int(comparable.sum()) >= MIN_IDENTIFIED_PAIRS:
+        share = (float((comparable & identified[1]).sum()) + 0.5) / (float(comparable.sum()) + 1.0)
+        share = min(max(share, 1e-6), 0.999)
+        return PatternLevel(level.comparison, level.label, pairs, round(context_matches, 4), level.differ_m,
+                            round(share * pairs, 4), round(logit2(share), 6), "identifiers")
     share = 0.0
     for _ in range(200):
         r = min((differ * max(matches - share * pairs, 0.0) + share * pairs) / matches, 0.5)
@@ -319,18 +296,14 @@ def _calibrate_pattern(level: LevelSpec, in_level: np.ndarray, in_context: np.nd
                         round(expected, 4), round(logit2(max(share, 1e-12)), 6), "expected matches")
 
 
-def _prior_fixed_point(base: np.ndarray, total_pairs: float, final_weights=None,
-                       patterned: np.ndarray | None = None) -> float:
+def _prior_fixed_point(base: np.ndarray, total_pairs: float, final_weights, patterned: np.ndarray) -> float:
     """log2 odds L with sum(p_i(L)) = N * prior(L): expected matches among the scored pairs
     equal the matches the prior implies over all N pairs (bisection: a unique crossing).
     Pattern pairs (their probability is their level's share) count at that probability."""
     if base.size == 0 or total_pairs <= 0:
         return _PRIOR_BOUNDS[0]
-    fixed = 0.0
-    free = base
-    if final_weights is not None and patterned is not None and patterned.any():
-        fixed = float(probability(final_weights(0.0)[patterned]).sum())
-        free = base[~patterned]
+    fixed = float(probability(final_weights(0.0)[patterned]).sum())
+    free = base[~patterned]
 
     def excess(odds: float) -> float:
         return fixed + float(probability(free + odds).sum()) - total_pairs / (1.0 + 2.0 ** -odds)

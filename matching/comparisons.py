@@ -57,33 +57,24 @@ def name_elsewhere(other_differs: str) -> str:
 #: labels of the two pattern levels whose weight the run calibrates (matching/calibration.py)
 TWIN_LEVEL = "clearly different given names, same date of birth and address, a family name shared"
 PARENT_CHILD_LEVEL = "dates far apart, same name and address"
-#: Copies of identity columns under other names, for the pattern levels' contexts: Splink's
-#: EM leaves out of a training session every comparison that reads a column of its
+#: Copies of identity columns under other names, for the calibrated levels' contexts:
+#: Splink's EM leaves out of a training session every comparison that reads a column of its
 #: blocking rule, so a given-name level that read ``tok_dob`` would never be trained in the
-#: date-of-birth block (the model adds these to its input views).
+#: date-of-birth block (the model adds these to its input views). Leaving the copies empty
+#: while training was measured and dropped (benchmarks/README.md, "Tried and dropped").
 CONTEXT_COLUMNS = {"ctx_dob": "tok_dob", "ctx_dob_swapped": "tok_dob_swapped", "ctx_uprn": "tok_uprn",
                    "ctx_address": "tok_address", "ctx_postcode": "tok_postcode",
                    "ctx_given_first": "tok_given_first", "ctx_family": "tok_family",
-                   "ctx_name_parts": "tok_name_parts",
-                   "hh_family": "tok_family", "hh_uprn": "tok_uprn", "hh_address": "tok_address",
-                   "pc_given_first": "tok_given_first", "pc_family": "tok_family", "pc_name_parts": "tok_name_parts"}
-#: copies left empty while the model trains (filled before the pairs are scored). Measured
-#: with the parent-and-child copies (pc_*) empty: EM learns how often a match's date of birth
-#: is wrong from FEBRL's matches at one name and address (FEBRL3/4 F1 0.972/0.972) but also
-#: from a county's same-name parents and children (county 0.985 against 0.991): none are
-#: emptied (benchmarks/README.md)
-PATTERN_CONTEXT_COLUMNS: tuple[str, ...] = ()
+                   "ctx_name_parts": "tok_name_parts"}
 SAME_DOB = "(ctx_dob_l = ctx_dob_r OR ctx_dob_swapped_l = ctx_dob_r OR ctx_dob_l = ctx_dob_swapped_r)"
 SAME_PLACE = "(ctx_uprn_l = ctx_uprn_r OR ctx_address_l = ctx_address_r OR ctx_postcode_l = ctx_postcode_r)"
-HOUSEHOLD_ADDRESS_LEVEL = "same family name and address (household members)"
+SAME_ADDRESS = "(ctx_uprn_l = ctx_uprn_r OR ctx_address_l = ctx_address_r)"
 SAME_FAMILY = "(ctx_family_l = ctx_family_r)"
-#: the household correction reads copies of its own, filled while training as well
-HOUSEHOLD_FAMILY = "(hh_family_l = hh_family_r)"
 SHARED_PART = "list_has_any(ctx_name_parts_l, ctx_name_parts_r)"
 #: one name, or the same name parts in other positions (given and family swapped)
-SAME_NAME = ("((pc_given_first_l = pc_given_first_r AND pc_family_l = pc_family_r)"
-             " OR pc_name_parts_l = pc_name_parts_r)")
-SAME_ADDRESS = "(hh_uprn_l = hh_uprn_r OR hh_address_l = hh_address_r)"
+SAME_NAME = ("((ctx_given_first_l = ctx_given_first_r AND ctx_family_l = ctx_family_r)"
+             " OR ctx_name_parts_l = ctx_name_parts_r)")
+HOUSEHOLD_ADDRESS_LEVEL = "same family name and address (household members)"
 #: the starting weight of a pattern level (about -9): EM keeps its pairs out of the matches
 #: until the run calibrates it from the data
 _PATTERN_M, _PATTERN_U = 0.001, 0.5
@@ -240,7 +231,7 @@ def household(settings: LinkageSettings) -> cl.CustomComparison:
     name and location comparisons count that evidence twice for household members. The run
     measures how much more often (``matching.calibration``) and sets these levels' weights
     to take it back out; every other pair is at the null level (weight 0)."""
-    at_address = f"{HOUSEHOLD_FAMILY} AND {SAME_ADDRESS}"
+    at_address = f"{SAME_FAMILY} AND {SAME_ADDRESS}"
     levels = [
         cll.CustomLevel(f"NOT coalesce({at_address}, false)",
                         "no family name shared at one address").configure(is_null_level=True),

@@ -115,7 +115,7 @@ def _link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con:
         if document is None:
             model.train()
     with step("predict"):
-        pairs, by_rule, left_out = model.predict(loaded.records)
+        pairs, by_rule, left_out = model.predict()
         comparisons_by_rule = {rule: by_rule.get(i, 0) for i, rule in enumerate(model.blocking_rules)}
         pairs_scored = sum(by_rule.values())
     with step("cluster"):

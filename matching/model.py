@@ -23,16 +23,17 @@ from familylink.core.tables import LINKAGE_RECORDS
 from matching.calibration import (
     NON_CONTEXT_SQL,
     LevelSpec,
+    PatternLevel,
     at_level_sql,
     calibrate,
-    household_weight,
+    household_correction,
     logit2,
+    pairs_sharing,
 )
 from matching.comparisons import (
     CONTEXT_COLUMNS,
     HOUSEHOLD_ADDRESS_LEVEL,
     PARENT_CHILD_LEVEL,
-    PATTERN_CONTEXT_COLUMNS,
     TWIN_LEVEL,
     person_comparisons,
 )
@@ -57,17 +58,18 @@ class LinkageModel:
         self.settings = settings
         self.sources = sorted(sources)
         self.db_api = DuckDBAPI(connection=con)
-        frames = []
-        for source in self.sources:
-            view = self._input_view(source, patterns=trained is not None)
-            frames.append(self.db_api.register(view, dataset_display_name=source))
+        self.records = con.execute(f"SELECT count(*) FROM {LINKAGE_RECORDS}").fetchone()[0]
+        #: the household correction measured before EM (a training run only)
+        self.household: PatternLevel | None = None
+        frames = [self.db_api.register(self._input_view(source), dataset_display_name=source)
+                  for source in self.sources]
         splink_settings = trained if trained is not None else SettingsCreator(
             link_type="link_and_dedupe",
             unique_id_column_name="unique_id",
             source_dataset_column_name="source",
             comparisons=person_comparisons(settings),
             blocking_rules_to_generate_predictions=self._blocking_rules(),
-            # gamma columns: calibration reads the pattern levels (matching.calibration)
+            # each comparison's weight (mw_*): calibration finds the pattern levels' pairs by it
             retain_intermediate_calculation_columns=True,
             retain_matching_columns=False,
         )
@@ -80,45 +82,25 @@ class LinkageModel:
         #: set by a training run's calibration; a reused model keeps the calibration it was saved with
         self.calibration: dict | None = calibration
 
-    def _input_view(self, source: str, *, patterns: bool) -> str:
-        """The source's linkage records with the context copies the calibrated levels read;
-        ``patterns`` False leaves the pattern levels' copies empty.
-
-        Measured (benchmarks/README.md): training with them empty and filling them before
-        scoring lets EM learn dates far apart from FEBRL's matches (FEBRL3/4 F1 0.972/0.973)
-        but also from the county's same-name parents and children (county F1 0.966): the
-        model trains with them filled."""
+    def _input_view(self, source: str) -> str:
+        """The source's linkage records with the context copies the calibrated levels read."""
         view = f"linkage_records_{source}"
-        copies = ", ".join(
-            f"{original} AS {copy}" if patterns or copy not in PATTERN_CONTEXT_COLUMNS
-            else f"CAST(NULL AS {'VARCHAR[]' if copy.endswith('name_parts') else 'VARCHAR'}) AS {copy}"
-            for copy, original in CONTEXT_COLUMNS.items())
+        copies = ", ".join(f"{original} AS {copy}" for copy, original in CONTEXT_COLUMNS.items())
         # a view's SQL cannot take parameters; source names are checked to be plain identifiers
         self.con.execute(f"CREATE OR REPLACE VIEW {view} AS "
                          f"SELECT *, {copies} FROM {LINKAGE_RECORDS} WHERE source = '{_safe(source)}'")
         return view
-
-    def _patterns_on(self) -> None:
-        """Fill the pattern levels' context copies (after training) and drop Splink's cached
-        copy of the inputs so that scoring reads them."""
-        for source in self.sources:
-            self._input_view(source, patterns=True)
-        self.linker.table_management.invalidate_cache()
 
     def _blocking_rules(self) -> list[str]:
         """The settings' rules, plus each broader rule whose pairs fit the budget (counted
         exactly from group sizes over the linkage records)."""
         self.blocking = {"budget_pairs": 0, "rules_within_budget": {}}
         rules = list(self.settings.blocking_rules)
-        records = self.con.execute(f"SELECT count(*) FROM {LINKAGE_RECORDS}").fetchone()[0]
-        budget = min(self.settings.comparison_budget_per_record * records, self.settings.comparison_budget_max)
+        budget = min(self.settings.comparison_budget_per_record * self.records, self.settings.comparison_budget_max)
         self.blocking["budget_pairs"] = int(budget)
         spent = 0
         for rule in self.settings.blocking_rules_within_budget:
-            columns = equality_columns(rule)
-            known = " AND ".join(f"{c} IS NOT NULL" for c in columns)
-            pairs = self.con.execute(f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n FROM "
-                                     f"{LINKAGE_RECORDS} WHERE {known} GROUP BY {', '.join(columns)})").fetchone()[0]
+            pairs = pairs_sharing(self.con, equality_columns(rule))
             used = spent + pairs <= budget and rule not in rules
             self.blocking["rules_within_budget"][rule] = {"pairs": int(pairs), "used": used}
             if used:
@@ -146,18 +128,16 @@ class LinkageModel:
         """Set the household correction (exact counts, no model) so EM sees it: same-name
         parents and children at one address then do not teach EM that dates far apart are
         common among matches."""
-        records = self.con.execute(f"SELECT count(*) FROM {LINKAGE_RECORDS}").fetchone()[0]
         for comparison in self.linker._settings_obj.comparisons:
             for level in comparison.comparison_levels:
                 if level.label_for_charts == HOUSEHOLD_ADDRESS_LEVEL:
-                    spec = LevelSpec("household", comparison.output_column_name, level.label_for_charts, 0.0)
-                    bayes = 2.0 ** household_weight(self.con, records, spec).weight
-                    # the starting weight must stay distinct from the level's others (else: 0)
-                    bayes = bayes if abs(bayes - 1.0) > 1e-6 else 1.0 - 1e-3
+                    self.household = household_correction(self.con, self.records, comparison.output_column_name,
+                                                          level.label_for_charts)
+                    bayes = 2.0 ** self.household.weight
                     level.m_probability, level.u_probability = bayes / (1.0 + bayes), 1.0 / (1.0 + bayes)
 
     # --- inference --------------------------------------------------------------------
-    def predict(self, records: int, keep_from_probability: float = 0.01) -> tuple[str, dict[int, int], dict]:
+    def predict(self, keep_from_probability: float = 0.01) -> tuple[str, dict[int, int], dict]:
         """Score every blocked pair; a freshly trained model is calibrated on them first
         (``matching.calibration``: pattern levels, prior, threshold).
 
@@ -165,12 +145,11 @@ class LinkageModel:
         comparisons made by each blocking rule (index of the first rule that generated the
         pair), and the expected matches among the pairs left out, per source pair.
         """
-        self._patterns_on()
         pairs = self.linker.inference.predict()
         comparisons = dict(self.con.execute(
             f"SELECT match_key::INTEGER, count(*) FROM {pairs.physical_name} GROUP BY 1 ORDER BY 1").fetchall())
         if self.calibration is None:
-            weight = self._calibrate(pairs.physical_name, records)
+            weight = self._calibrate(pairs.physical_name)
         else:
             weight = _pattern_weights_sql(self.calibration.get("patterns", []), "match_weight")
         probability = f"(1.0 / (1.0 + pow(2.0, -({weight}))))"
@@ -198,11 +177,10 @@ class LinkageModel:
                     m[comparison.output_column_name] = level.m_probability
         if not all(isinstance(m.get(c), float) and m[c] > 0 for c in ("given_name", "family_name", "date_of_birth")):
             return None
-        known = "tok_dob IS NOT NULL AND tok_given_first IS NOT NULL AND tok_family IS NOT NULL"
-        agreeing, share = self.con.execute(f"""
-            SELECT (SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n FROM {LINKAGE_RECORDS}
-                    WHERE {known} GROUP BY tok_dob, tok_given_first, tok_family)),
-                   (SELECT avg(({known})::INTEGER) FROM {LINKAGE_RECORDS})""").fetchone()
+        columns = ("tok_dob", "tok_given_first", "tok_family")
+        agreeing = pairs_sharing(self.con, columns)
+        share = self.con.execute(f"SELECT avg(({' AND '.join(f'{c} IS NOT NULL' for c in columns)})::INTEGER) "
+                                 f"FROM {LINKAGE_RECORDS}").fetchone()[0]
         recall = m["given_name"] * m["family_name"] * m["date_of_birth"] * float(share or 0) ** 2
         return float(agreeing) / recall if recall > 0 else None
 
@@ -212,56 +190,47 @@ class LinkageModel:
             return float(self.settings.clustering.threshold_match_probability)
         return float((self.calibration or {}).get("threshold_match_probability", 0.5))
 
-    def _calibrate(self, pairs: str, records: int) -> str:
+    def _calibrate(self, pairs: str) -> str:
         """Calibrate on the scored pairs, set the results on the model, and return the SQL of
         each pair's calibrated match weight."""
         obj = self.linker._settings_obj
         start_prior = obj._probability_two_random_records_match
-        specs, levels, comparison_weights = [], {}, {}
-        kinds = {TWIN_LEVEL: "pattern", PARENT_CHILD_LEVEL: "pattern", HOUSEHOLD_ADDRESS_LEVEL: "household"}
+        specs, levels, others = [], {}, {}
         for comparison in obj.comparisons:
             for level in comparison.comparison_levels:
-                kind = kinds.get(level.label_for_charts)
-                if kind is None:
+                if level.label_for_charts not in (TWIN_LEVEL, PARENT_CHILD_LEVEL):
                     continue
                 weight = math.log2(level.m_probability / level.u_probability)
-                clash = [x for x in comparison.comparison_levels if x is not level and not x.is_null_level
-                         and abs(math.log2(x.m_probability / x.u_probability) - weight) < 1e-6]
-                if clash:  # never seen: trained weights are not these round values
+                others[level.label_for_charts] = [math.log2(x.m_probability / x.u_probability)
+                                                  for x in comparison.comparison_levels
+                                                  if x is not level and not x.is_null_level]
+                if any(abs(w - weight) < 1e-6 for w in others[level.label_for_charts]):
+                    # never seen: trained weights are not this round value; its pairs are found by it
                     raise ConfigError(f"comparison {comparison.output_column_name}: another level has the "
                                       f"weight of the calibrated level {level.label_for_charts!r}")
-                differ = float("nan")
-                if kind == "pattern":
-                    differ = _differ_m(comparison)
-                specs.append(LevelSpec(kind, comparison.output_column_name, level.label_for_charts, weight, differ))
+                specs.append(LevelSpec(comparison.output_column_name, level.label_for_charts, weight,
+                                       _differ_m(comparison)))
                 levels[level.label_for_charts] = level
-                comparison_weights[level.label_for_charts] = [
-                    math.log2(x.m_probability / x.u_probability) for x in comparison.comparison_levels
-                    if x is not level and not x.is_null_level]
         clustering, training = self.settings.clustering, self.settings.training
-        result, weights = calibrate(self.con, pairs, records=records, start_prior=start_prior, prior=training.prior,
-                                    threshold=clustering.threshold_match_probability,
-                                    precision_target=clustering.precision_target, levels=specs)
-        shift = [f"{logit2(result.prior) - logit2(start_prior)!r}"]
+        result = calibrate(self.con, pairs, records=self.records, start_prior=start_prior, prior=training.prior,
+                           threshold=clustering.threshold_match_probability,
+                           precision_target=clustering.precision_target, levels=specs)
+        if self.household is not None:
+            result.patterns.append(self.household)
         document = result.as_document()
         detect = []
-        for spec, learnt in zip(specs, document["patterns"], strict=True):
-            level = levels[spec.label]
-            if spec.kind == "household":
-                new = weights[spec.label]
-                shift.append(f"(CASE WHEN {at_level_sql(spec.comparison, spec.weight)} "
-                             f"THEN {new - spec.weight!r} ELSE 0 END)")
-            else:  # saved at a weight that tells its pairs apart (its effect is its share: see predict)
-                new = spec.weight if learnt["weight"] is None else _distinct_weight(
-                    learnt["weight"], comparison_weights[spec.label])
-                detect.append({**learnt, "level_weight": spec.weight})
-                learnt["level_weight"] = new
+        for spec, learnt in zip(specs, document["patterns"], strict=False):  # the household entry comes last
+            # saved at a weight that tells its pairs apart (its effect is its share: see predict)
+            new = spec.weight if learnt["weight"] is None else _distinct_weight(learnt["weight"], others[spec.label])
+            detect.append({**learnt, "level_weight": spec.weight})
+            learnt["level_weight"] = new
             bayes = 2.0 ** new
-            level.m_probability = max(bayes / (1.0 + bayes), MIN_PROBABILITY)
-            level.u_probability = max(1.0 / (1.0 + bayes), MIN_PROBABILITY)
+            levels[spec.label].m_probability = max(bayes / (1.0 + bayes), MIN_PROBABILITY)
+            levels[spec.label].u_probability = max(1.0 / (1.0 + bayes), MIN_PROBABILITY)
         obj._probability_two_random_records_match = result.prior
         self.calibration = document
-        return _pattern_weights_sql(detect, f"(match_weight + {' + '.join(shift)})")
+        prior_shift = logit2(result.prior) - logit2(start_prior)
+        return _pattern_weights_sql(detect, f"(match_weight + {prior_shift!r})")
 
     # --- clustering -------------------------------------------------------------------
     def connected_components(self, nodes: str, edges: str) -> str:
