@@ -186,30 +186,35 @@ def public_frequencies() -> dict[str, dict[str, float]]:
     return {"given": dict(given), "family": dict(family)}
 
 
+def raw_rows(raw_dir: Path):
+    """(source, row) for every row of every raw extract present in ``raw_dir``."""
+    for source in SOURCES:
+        path = raw_dir / f"{source}.csv"
+        if path.is_file():
+            with open(path, encoding="utf-8", newline="") as handle:
+                for row in csv.DictReader(handle):
+                    yield source, row
+
+
 def raw_candidates(raw_dir: Path) -> dict[str, set[str]]:
     """The dictionary from the raw files: name forms, ISO dates of birth, postcode units and
     sectors, address keys."""
     values: dict[str, set[str]] = defaultdict(set)
-    for source in SOURCES:
-        path = raw_dir / f"{source}.csv"
-        if not path.is_file():
-            continue
-        with open(path, encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
-                for column in ("given_name", "middle_names", "family_name"):
-                    parts = name_parts(row.get(column) or "")
-                    if parts:
-                        values["name"].update({" ".join(parts), "".join(parts), *parts})
-                with contextlib.suppress(ValueError):
-                    values["dob"].add(dt.date.fromisoformat((row.get("date_of_birth") or "").strip()).isoformat())
-                try:
-                    postcode = parse_postcode(row.get("postcode"))
-                except ValueError:
-                    postcode = None
-                if postcode:
-                    values["postcode"].update({postcode.unit, postcode.sector})
-                if row.get("address"):
-                    values["address"].add(normalise_address(row["address"]).key)
+    for _source, row in raw_rows(raw_dir):
+        for column in ("given_name", "middle_names", "family_name"):
+            parts = name_parts(row.get(column) or "")
+            if parts:
+                values["name"].update({" ".join(parts), "".join(parts), *parts})
+        with contextlib.suppress(ValueError):
+            values["dob"].add(dt.date.fromisoformat((row.get("date_of_birth") or "").strip()).isoformat())
+        try:
+            postcode = parse_postcode(row.get("postcode"))
+        except ValueError:
+            postcode = None
+        if postcode:
+            values["postcode"].update({postcode.unit, postcode.sector})
+        if row.get("address"):
+            values["address"].add(normalise_address(row["address"]).key)
     return values
 
 
@@ -657,15 +662,10 @@ def graph_gate(county: SealedCounty, view: HubView, public: dict, own: dict) -> 
 def raw_days(raw_dir: Path) -> dict[tuple[str, str], int]:
     """(source, record_id) -> the day of birth in the raw file (the evaluator's truth)."""
     days = {}
-    for source in SOURCES:
-        path = raw_dir / f"{source}.csv"
-        if not path.is_file():
-            continue
-        with open(path, encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
-                with contextlib.suppress(ValueError):
-                    days.setdefault((source, row["record_id"]),
-                                    dt.date.fromisoformat((row.get("date_of_birth") or "").strip()).day)
+    for source, row in raw_rows(raw_dir):
+        with contextlib.suppress(ValueError):
+            days.setdefault((source, row["record_id"]),
+                            dt.date.fromisoformat((row.get("date_of_birth") or "").strip()).day)
     return days
 
 
