@@ -207,7 +207,9 @@ class LinkageModel:
                 if any(abs(w - weight) < 1e-6 for w in others[level.label_for_charts]):
                     # never seen: trained weights are not this round value; its pairs are found by it
                     raise ConfigError(f"comparison {comparison.output_column_name}: another level has the "
-                                      f"weight of the calibrated level {level.label_for_charts!r}")
+                                      f"weight of the calibrated level {level.label_for_charts!r}",
+                                      [Problem("config/linkage", "training.seed",
+                                               "train again with another training.seed")])
                 specs.append(LevelSpec(comparison.output_column_name, level.label_for_charts, weight,
                                        _differ_m(comparison)))
                 levels[level.label_for_charts] = level
