@@ -19,6 +19,7 @@ import duckdb
 
 from familylink.core.tables import LINKAGE_RECORDS, PERSONS
 from matching.accuracy import estimate_accuracy
+from matching.dependence import correct_name_dependence
 from matching.guards import EDGES_TABLE, GuardSummary, conflicted_clusters_sql, guarded_edges
 from matching.households import HouseholdSummary, form_households, write_households_csv
 from matching.load import load_sealed_folder
@@ -121,8 +122,14 @@ def _link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con:
     with step("cluster"):
         guards = guarded_edges(con, pairs, settings, model.threshold)
         conflicted, split_rounds = _cluster(con, model)
+        if settings.clustering.name_dependence != "off":
+            # the first clustering's persons measure how given names depend on family names
+            dependence = correct_name_dependence(con, pairs, CLUSTERS_TABLE, settings.clustering.name_dependence)
+            model.calibration = {**(model.calibration or {}), "name_dependence": dependence.as_document()}
+            guards = guarded_edges(con, pairs, settings, model.threshold)
+            conflicted, split_rounds = _cluster(con, model)
         _write_persons(con)
-        accuracy = estimate_accuracy(con, pairs, left_out, model.matches_from_exact_rule())
+        accuracy = estimate_accuracy(con, pairs, left_out, model.matches_from_exact_rule(), model.blocking_rules)
         oversize, largest = con.execute(
             f"SELECT count(*) FILTER (n > ?), coalesce(max(n), 0) FROM "
             f"(SELECT count(*) AS n FROM {PERSONS} GROUP BY person_id)",

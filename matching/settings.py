@@ -85,6 +85,10 @@ class Clustering(_Document):
     #: whose expected precision is at least this (a council that prefers missed links to
     #: false ones sets, say, 0.995); unset: maximise expected F1
     precision_target: Annotated[float, Field(gt=0, lt=1)] | None = None
+    #: correct, after a first clustering, the over-confidence of pairs sharing given and family
+    #: name where given names depend on family names (``matching.dependence``): the number is
+    #: the pseudo-persons that shrink a small family to the marginal; ``off``: no correction
+    name_dependence: Annotated[float, Field(gt=0)] | Literal["off"] = 50.0
     oversize_cluster: Annotated[int, Field(ge=2)] = 12
 
 
