@@ -64,6 +64,7 @@ from protocols.intruder import (
     graph_alignment,
     graph_confident_share,
     load_hub_view,
+    pinned_join,
     value_counts,
 )
 from protocols.keys import PartnershipKey, generate_key
@@ -75,6 +76,7 @@ from protocols.normalise import (
     normalise_address,
     nysiis,
     parse_postcode,
+    swap_day_month,
 )
 from protocols.normalise.names import family_name_parts
 from protocols.protocol_document import key_label
@@ -610,10 +612,11 @@ def frequency_gate(county: SealedCounty, view: HubView, public: dict, own: dict)
     return results
 
 
-def cooccurrence_gate(county: SealedCounty, view: HubView, true_days: dict) -> list[GateResult]:
+def cooccurrence_gate(county: SealedCounty, view: HubView, true_dobs: dict) -> list[GateResult]:
     """Every token column against every clear attribute; re-identified where the decoded
-    clear value gives the plaintext (year and month of birth), checked with the key. Control:
-    the true day of birth as if it travelled in clear, against ``tok_dob_day``."""
+    clear value gives the plaintext, checked with the key. Then the date-of-birth tokens
+    joined with the date the clear columns pin (exact, so one pinned record decodes a token).
+    Control: the true date of birth as if it travelled in clear, joined the same way."""
     results = []
     total = len(view.records)
     for column in SEALED_TOKEN_COLUMNS:
@@ -632,13 +635,40 @@ def cooccurrence_gate(county: SealedCounty, view: HubView, true_days: dict) -> l
             guesses = {token: plaintext(value) for token, value in found.decoding.items()}
             hits = _reidentified(tokens, guesses, truth)
             results.append(GateResult("co-occurrence", f"{column} x {clear}", total, hits, found.share))
-    days = [true_days.get((r["source"], r["record_id"])) for r in view.records]
-    control = cooccurrence(view.column("tok_dob_day"), days, "tok_dob_day", "true day (control)")
-    hits = _reidentified(view.column("tok_dob_day"), {t: f"{int(v):02d}" for t, v in control.decoding.items()},
-                         _column_truth(county, "tok_dob_day"))
-    results.append(GateResult("co-occurrence", "tok_dob_day x true day in clear (control)", total, hits,
-                              control.share, hits / total))
+    pinned = view.column("birth_date_pinned")
+    own = sum(1 for v in pinned if v)
+    for column, plaintext in (("tok_dob", _iso), ("tok_dob_swapped", _swapped_iso)):
+        tokens = view.column(column)
+        guesses = pinned_join(tokens, pinned, plaintext)
+        hits = _reidentified(tokens, guesses, _column_truth(county, column))
+        estimate = sum(1 for t in tokens if t in guesses) / total if total else 0.0
+        results.append(GateResult("co-occurrence", f"{column} x birth_date_pinned", total, hits, estimate,
+                                  note=f"{own:,} records pinned by their own clear columns"))
+    dobs = [true_dobs.get((r["source"], r["record_id"])) for r in view.records]
+    tokens = view.column("tok_dob")
+    control = _reidentified(tokens, pinned_join(tokens, dobs), _column_truth(county, "tok_dob"))
+    results.append(GateResult("co-occurrence", "tok_dob x true date of birth in clear (control)", total, control,
+                              None, control / total))
     return results
+
+
+def _iso(value: str) -> str:
+    return value
+
+
+def _swapped_iso(value: str) -> str | None:
+    swapped = swap_day_month(dt.date.fromisoformat(value))
+    return swapped.isoformat() if swapped else None
+
+
+def clear_dob_gate(county: SealedCounty, view: HubView) -> GateResult:
+    """The whole date of birth from the clear columns alone (no token): records whose age in
+    months at the extract date and ages at their dated events leave one day (checked with
+    the key: the pinned date encodes to the record's ``tok_dob``)."""
+    truth = _column_truth(county, "tok_dob")
+    hits = sum(1 for r in view.records if r["birth_date_pinned"] and truth(r["birth_date_pinned"]) == r["tok_dob"])
+    return GateResult("clear attributes", "date of birth pinned by age_months and age_at_event", len(view.records),
+                      hits, note="no token involved: an age that changes between two dated events")
 
 
 def graph_gate(county: SealedCounty, view: HubView, public: dict, own: dict) -> list[GateResult]:
@@ -659,14 +689,14 @@ def graph_gate(county: SealedCounty, view: HubView, public: dict, own: dict) -> 
     return results
 
 
-def raw_days(raw_dir: Path) -> dict[tuple[str, str], int]:
-    """(source, record_id) -> the day of birth in the raw file (the evaluator's truth)."""
-    days = {}
+def raw_dobs(raw_dir: Path) -> dict[tuple[str, str], str]:
+    """(source, record_id) -> the date of birth in the raw file, ISO (the evaluator's truth)."""
+    dobs = {}
     for source, row in raw_rows(raw_dir):
         with contextlib.suppress(ValueError):
-            days.setdefault((source, row["record_id"]),
-                            dt.date.fromisoformat((row.get("date_of_birth") or "").strip()).day)
-    return days
+            dobs.setdefault((source, row["record_id"]),
+                            dt.date.fromisoformat((row.get("date_of_birth") or "").strip()).isoformat())
+    return dobs
 
 
 #: The weakened encoding of the pattern-mining control: 2 hashes per bigram instead of the
@@ -702,26 +732,9 @@ def release_gate(county: SealedCounty, public: dict[str, dict[str, float]]) -> l
     attribute, and the similarity-graph attack, each with its control."""
     view = load_hub_view(county.sealed_dir)
     own = shares(public_counts_from_raw(county.raw_dir))
-    return (frequency_gate(county, view, public, own) + cooccurrence_gate(county, view, raw_days(county.raw_dir))
-            + [full_dob_gate(county, view, public)] + graph_gate(county, view, public, own)
+    return (frequency_gate(county, view, public, own) + cooccurrence_gate(county, view, raw_dobs(county.raw_dir))
+            + [clear_dob_gate(county, view)] + graph_gate(county, view, public, own)
             + pattern_gate(county, public))
-
-
-def full_dob_gate(county: SealedCounty, view: HubView, public: dict[str, dict[str, float]]) -> GateResult:
-    """The whole date of birth: year and month decoded by co-occurrence with the clear
-    attributes, the day by frequency alignment of ``tok_dob_day`` with the public list; a
-    record counts when all three are right (checked with the key)."""
-    right = {}
-    for column, clear in (("tok_dob_year", "birth_year"), ("tok_dob_month", "birth_month")):
-        found = cooccurrence(view.column(column), view.column(clear), column, clear)
-        plaintext, truth = PLAINTEXT_OF_CLEAR[column, clear], _column_truth(county, column)
-        right[column] = {t for t, v in found.decoding.items() if truth(plaintext(v)) == t}
-    truth = _column_truth(county, "tok_dob_day")
-    guesses = frequency_alignment(value_counts(view.column("tok_dob_day")), public["dob_day"])
-    right["tok_dob_day"] = {t for t, day in guesses.items() if truth(day) == t}
-    hits = sum(all(r[c] in right[c] for c in right) for r in view.records)
-    return GateResult("co-occurrence + frequency", "full date of birth", len(view.records), hits,
-                      note="year and month by co-occurrence, day by frequency")
 
 
 def pattern_gate(county: SealedCounty, public: dict[str, dict[str, float]], top: int = 20) -> list[GateResult]:

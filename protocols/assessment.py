@@ -11,7 +11,8 @@ extract, no key) and a public frequency list could learn (``protocols.intruder``
   no guess can be checked here: ``benchmarks/bench_privacy.py`` checks them with the key);
 * the co-occurrence of every token column with every clear attribute (a token decoded when
   it is one-to-one with a clear value; the list columns hold the same values as their
-  single-valued counterparts and are covered by them);
+  single-valued counterparts and are covered by them), and the date-of-birth tokens joined
+  with the date the clear columns pin for a few records (``protocols.intruder.pinned_join``);
 * the similarity-graph attack on the name Bloom filters (confident matches);
 * per sealed column, what the intruder learns, in one sentence.
 
@@ -25,6 +26,7 @@ assessment should pass published name frequencies with ``--public-names``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
@@ -44,9 +46,11 @@ from protocols.intruder import (
     graph_alignment,
     graph_confident_share,
     load_hub_view,
+    pinned_join,
     read_public_list,
     value_counts,
 )
+from protocols.normalise import swap_day_month
 
 ASSESSMENT_FORMAT = "familylink-privacy-assessment"
 ASSESSMENT_VERSION = 1
@@ -59,7 +63,7 @@ QUASI_IDENTIFIERS = {
     "birth year-month, sex": ("birth_year_month", "sex"),
 }
 #: Clear attributes each token column is tested against (read or derived at the hub).
-COOCCURRENCE_CLEAR = ("sex", "age_months", "postcode_district", "source", *DERIVED_CLEAR)
+COOCCURRENCE_CLEAR = ("sex", "age_months", "age_years", "postcode_district", "source", *DERIVED_CLEAR)
 #: The goal: no attack re-identifies more than this share of records.
 GOAL = 0.01
 
@@ -122,7 +126,24 @@ def _cooccurrence_rows(view: HubView) -> list[dict]:
                              "tokens_decoded": result.tokens_decoded})
         if best is not None and best.share == 0:
             rows.append({"column": column, "clear": "(every clear attribute)", "decoded": 0.0, "tokens_decoded": 0})
+    pinned = view.column("birth_date_pinned")
+    for column, plaintext in (("tok_dob", _same), ("tok_dob_swapped", _swapped)):
+        tokens = view.column(column)
+        decoding = pinned_join(tokens, pinned, plaintext)
+        decoded = sum(1 for t in tokens if t in decoding)
+        rows.append({"column": column, "clear": "birth_date_pinned",
+                     "decoded": round(decoded / len(tokens), 4) if tokens else 0.0,
+                     "tokens_decoded": len(decoding)})
     return rows
+
+
+def _same(value: str) -> str:
+    return value
+
+
+def _swapped(value: str) -> str | None:
+    swapped = swap_day_month(dt.date.fromisoformat(value))
+    return swapped.isoformat() if swapped else None
 
 
 def _graph_rows(view: HubView, public: dict[str, dict[str, float]]) -> list[dict]:
@@ -143,6 +164,8 @@ def _graph_rows(view: HubView, public: dict[str, dict[str, float]]) -> list[dict
 _CLEAR_MEANING = {
     "sex": "sex in clear (M, F or U)",
     "age_months": "age in months in clear: with the manifest's extract date, the year and month of birth",
+    "age_years": "age in whole years in clear: with the manifest's extract date, the year of birth within two "
+                 "(nothing beyond age_months where both are sealed)",
     "age_at_event": "age in years at each event in clear: with the event date, the year of birth within two",
     "postcode_district": "postcode district in clear (the outward code)",
     "event_date": "event dates in clear (to the day, or the month under month precision)",

@@ -18,6 +18,15 @@ Bloom filters: ``bf_given`` and ``bf_family`` are made under one shared key (HKD
 so), so a given name in one record and a family name in another can be compared by Dice;
 ``bf_address`` has its own key (``bloom/address``). Encoding version 2 made this change;
 extracts sealed before it (schema version 1) are refused by the hub.
+
+Date of birth (schema version 3, issue 13): only ``tok_dob`` (the whole date) and
+``tok_dob_swapped`` (day and month swapped, under the same key). No token of a part of the
+date: the clear age (``age_months`` with the manifest's extract date) gives the year and
+month of birth, so year or month tokens are decoded by joining with it; a day token falls to
+frequency (day 31 is in seven months only); and a month-and-day token would be decoded for
+everyone born on a date that the clear columns pin for a few records (an age that changes
+between two dated events). The linkage takes "same year" from the clear ``age_years`` and
+"same year and month, another day" from the clear ``age_months`` (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -58,7 +67,7 @@ IDENTITY_SEALED_COLUMNS = (
     "tok_middle",
     "tok_family", "tok_family_nysiis", "tok_family_metaphone", "tok_family_parts", "bf_family",
     "tok_name_parts",
-    "tok_dob", "tok_dob_swapped", "tok_dob_year", "tok_dob_month", "tok_dob_day", "age_months",
+    "tok_dob", "tok_dob_swapped", "age_months", "age_years",
     "sex", "postcode_district", "tok_postcode", "tok_postcode_sector",
     "tok_address", "tok_building", "bf_address", "tok_locality_parts",
     "tok_uprn", "tok_household", "tok_nhs", "tok_ni", "tok_upn",
@@ -73,6 +82,7 @@ def sealed_schema(partnership: Partnership) -> pa.Schema:
         "row_number": pa.int64(),
         "sex": pa.string(),
         "age_months": pa.int32(),
+        "age_years": pa.int16(),
         "age_at_event": pa.int16(),
         "postcode_district": pa.string(),
         "indicator": pa.string(),
@@ -177,7 +187,7 @@ class ExtractEncoder:
 
     def _dob_columns(self, dob: dt.date | None) -> tuple:
         if dob is None:
-            return (None,) * 6
+            return (None,) * 4
         cached = self._dob.get(dob)
         if cached is None:
             t = self.tokens
@@ -185,10 +195,8 @@ class ExtractEncoder:
             cached = (
                 t["tok_dob"].encode(dob.isoformat()),
                 t["tok_dob"].encode(swapped.isoformat()) if swapped else None,
-                t["tok_dob_year"].encode(f"{dob.year:04d}"),
-                t["tok_dob_month"].encode(f"{dob.month:02d}"),
-                t["tok_dob_day"].encode(f"{dob.day:02d}"),
                 age_in_months(dob, self.extract_date),
+                age_in_years(dob, self.extract_date),
             )
             self._dob[dob] = cached
         return cached

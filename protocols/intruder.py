@@ -1,8 +1,8 @@
 """What a motivated intruder at the hub can do with the sealed extracts and public knowledge.
 
 The intruder holds what the hub holds (every sealed extract and its manifest, not the
-partnership key) and a public list of plaintext frequencies (names, birth years, months and
-days of a comparable population). Every attack here uses only that; none can check its own
+partnership key) and a public list of plaintext frequencies (names, birth years, months,
+days and month-days of a comparable population). Every attack here uses only that; none can check its own
 guesses. ``benchmarks/bench_privacy.py`` scores the same guesses with the true key (the
 evaluator's privilege) and ``protocols.assessment`` reports them, with the intruder's own
 estimate of which guesses are safe, on real extracts.
@@ -20,6 +20,10 @@ Attacks:
   date). A token is *decoded* when its records share one clear value (90% or more) and
   that value's records share that token (90% or more), over 10 records or more: token and
   value are then one and the same, and whoever knows what the value means knows what the token encodes.
+* ``pinned_join``: a token column against the date of birth the clear columns pin (the
+  exact day, for the few records whose age in months at the extract date and ages at dated
+  events leave one possible day): exact, so one pinned record decodes its token and every
+  other record that carries it.
 * ``graph_alignment``: the similarity-graph attack of Vidanage, Christen, Ranbaduge and
   Schnell (2020). The intruder builds the similarity graph of the commonest public names
   (bigram Dice) and of the commonest sealed Bloom filters (bit Dice, mapped onto the
@@ -32,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +47,7 @@ from familylink.core.contract import (
     SEALED_TOKEN_COLUMNS,
     SEALED_TOKEN_LIST_COLUMNS,
 )
-from protocols.normalise import bigrams
+from protocols.normalise import age_in_months, bigrams
 from protocols.sealed import SealedExtract, open_sealed_folder
 
 #: Clear attributes the hub can derive from the sealed columns and the manifest, and how.
@@ -52,26 +56,26 @@ DERIVED_CLEAR = {
     "birth_month": "month of birth: the extract date less age_months",
     "birth_year_month": "year and month of birth: the extract date less age_months",
     "birth_year_from_events": "year of birth from the first event's date less age_at_event (two-year range)",
+    "birth_years_from_age": "year of birth from age_years and the extract date (two-year range)",
+    "birth_date_pinned": "the date of birth, where the clear columns leave one day: age_months at the extract "
+                         "date, and the age at every dated event (an age that changes between two events)",
 }
 #: Clear columns read from the sealed rows (besides source and record_id).
-CLEAR_COLUMNS = ("sex", "age_months", "postcode_district")
+CLEAR_COLUMNS = ("sex", "age_months", "age_years", "postcode_district")
 #: Public-list kinds and the token or Bloom columns whose plaintext each describes.
 PUBLIC_KIND_OF = {
     "tok_given": "given", "tok_given_first": "given_first", "tok_given_canon": "given_canon",
     "tok_given_nysiis": "given_nysiis", "tok_given_metaphone": "given_metaphone", "tok_given_forms": "given_first",
     "tok_middle": "middle", "tok_family": "family", "tok_family_nysiis": "family_nysiis",
     "tok_family_metaphone": "family_metaphone", "tok_family_parts": "family_part", "tok_name_parts": "name_part",
-    "tok_dob_year": "dob_year", "tok_dob_month": "dob_month", "tok_dob_day": "dob_day",
     "bf_given": "given", "bf_family": "family",
 }
 #: Token columns the co-occurrence attack decodes into a known plaintext, and how the
 #: clear value becomes the plaintext the column encodes.
-PLAINTEXT_OF_CLEAR = {
-    ("tok_dob_year", "birth_year"): lambda v: f"{int(v):04d}",
-    ("tok_dob_month", "birth_month"): lambda v: f"{int(v):02d}",
-    ("tok_dob_year", "birth_year_month"): lambda v: f"{int(str(v)[:4]):04d}",
-    ("tok_dob_month", "birth_year_month"): lambda v: f"{int(str(v)[5:7]):02d}",
-}
+#: Since encoding version 3 no sealed token encodes a value a clear attribute gives (year,
+#: month, or year and month of birth): the map is empty, and ``cooccurrence_gate`` in
+#: ``benchmarks/bench_privacy.py`` reports any one-to-one pair it still finds.
+PLAINTEXT_OF_CLEAR: dict[tuple[str, str], Callable[[object], str]] = {}
 #: Purity both ways for a token to count as decoded by a clear value, and the fewest records
 #: the token must have (fewer is one person seen in several sources, not a decoding).
 DECODE_PURITY = 0.9
@@ -106,10 +110,12 @@ def load_hub_view(extracts: str | Path | Iterable[SealedExtract]) -> HubView:
               *SEALED_BLOOM_COLUMNS]
     records: dict[tuple[str, str], dict] = {}
     first_events: dict[tuple[str, str], tuple] = {}
+    bounds: dict[tuple, list] = {}  # (record, tok_dob) -> (lowest, highest) (year, month, day) of birth
     dates: dict[str, dt.date] = {}
     bloom: dict[str, tuple[int, int]] = {}
     for extract in opened:
         extract_date = dt.date.fromisoformat(extract.manifest["extract_date"])
+        by_month = extract.manifest.get("date_precision") == "month"
         dates[extract.source] = extract_date
         settings = extract.manifest.get("partnership", {}).get("encoding", {}).get("bloom", {})
         for column, name in (("bf_given", "given_name"), ("bf_family", "family_name"), ("bf_address", "address")):
@@ -119,6 +125,10 @@ def load_hub_view(extracts: str | Path | Iterable[SealedExtract]) -> HubView:
         for row in table.to_pylist():
             key = (row["source"], row["record_id"])
             if row["event_date"] is not None and row["age_at_event"] is not None:
+                # only the rows with the same date of birth (a corrected date starts afresh)
+                # (an event date cut to the month was any day of it)
+                _narrow(bounds, (key, row["tok_dob"]), row["event_date"],
+                        _month_end(row["event_date"]) if by_month else row["event_date"], int(row["age_at_event"]))
                 seen = first_events.get(key)
                 if seen is None or row["event_date"] < seen[0]:
                     first_events[key] = (row["event_date"], row["age_at_event"])
@@ -133,14 +143,59 @@ def load_hub_view(extracts: str | Path | Iterable[SealedExtract]) -> HubView:
                 row["birth_year_month"] = f"{year:04d}-{month:02d}"
             else:
                 row["birth_year"] = row["birth_month"] = row["birth_year_month"] = None
+            if row["age_years"] is not None:
+                year = extract_date.year - int(row["age_years"])
+                row["birth_years_from_age"] = f"{year - 1}-{year}"
+            else:
+                row["birth_years_from_age"] = None
             records[key] = row
     for key, (event, age) in first_events.items():
         year = event.year - int(age)
         records[key]["birth_year_from_events"] = f"{year - 1}-{year}"
-    for row in records.values():
+    for key, row in records.items():
         row.setdefault("birth_year_from_events", None)
+        row["birth_date_pinned"] = _pinned_date(row, bounds.get((key, row["tok_dob"])))
     ordered = [records[k] for k in sorted(records)]
     return HubView(ordered, sorted(dates), dates, {e.key_fingerprint for e in opened}, bloom)
+
+
+def _month_end(day: dt.date) -> dt.date:
+    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1) - dt.timedelta(days=1)
+
+
+def _narrow(bounds: dict, key: tuple, first: dt.date, last: dt.date, age: int) -> None:
+    """Narrow a record's (year, month, day) of birth by one event: aged ``age`` on a day from
+    ``first`` to ``last`` means born after (first's year - age - 1, month, day) and on or
+    before (last's year - age, month, day)."""
+    low, high = (first.year - age - 1, first.month, first.day), (last.year - age, last.month, last.day)
+    seen = bounds.get(key)
+    bounds[key] = [low, high] if seen is None else [max(seen[0], low), min(seen[1], high)]
+
+
+def _pinned_date(row: dict, bounds: list | None) -> str | None:
+    """The date of birth as ISO text when the record's clear columns leave exactly one day."""
+    if row.get("age_months") is None or bounds is None:
+        return None
+    months, at = int(row["age_months"]), row["extract_date"]
+    year, month = _months_back(at, months + 1)
+    day, found = dt.date(year, month, 1), []
+    while len(found) < 2 and day <= at and (day.year, day.month) <= _months_back(at, months - 1):
+        if bounds[0] < (day.year, day.month, day.day) <= bounds[1] and age_in_months(day, at) == months:
+            found.append(day)
+        day += dt.timedelta(days=1)
+    return found[0].isoformat() if len(found) == 1 else None
+
+
+def pinned_join(tokens: list, pinned: list, plaintext: Callable[[str], str | None] = lambda v: v) -> dict:
+    """Token -> the plaintext of the one date the clear columns pin for its records (tokens
+    whose pinned records disagree are left out): a join on exact values, so one record is enough."""
+    seen: dict = defaultdict(set)
+    for token, value in zip(tokens, pinned, strict=True):
+        if token and value:
+            guess = plaintext(value)
+            if guess:
+                seen[token].add(guess)
+    return {token: next(iter(values)) for token, values in seen.items() if len(values) == 1}
 
 
 # --- the public list -------------------------------------------------------------------------

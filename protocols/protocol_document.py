@@ -59,8 +59,10 @@ FIELD_PROTECTION: dict[str, Protection] = {
     "middle_names": Protection(("tok_middle", "tok_name_parts")),
     "family_name": Protection(("tok_family", "tok_family_nysiis", "tok_family_metaphone", "tok_family_parts",
                                "tok_name_parts"), bloom="bf_family"),
-    "date_of_birth": Protection(("tok_dob", "tok_dob_swapped", "tok_dob_year", "tok_dob_month", "tok_dob_day"),
-                                derived=("age_months", "age_at_event")),
+    "date_of_birth": Protection(("tok_dob", "tok_dob_swapped"),
+                                derived=("age_months", "age_years", "age_at_event"),
+                                note="no token of a part of the date (the clear age would decode a year or "
+                                     "month token, frequency a day token)"),
     "sex": Protection(clear=("sex",), note="minimised to M, F or U"),
     "address": Protection(("tok_address", "tok_building", "tok_locality_parts"), bloom="bf_address"),
     "postcode": Protection(("tok_postcode", "tok_postcode_sector"), derived=("postcode_district",)),
@@ -72,7 +74,9 @@ FIELD_PROTECTION: dict[str, Protection] = {
 }
 #: Attributes derived on the provider's machine and sent in clear instead of the raw value.
 DERIVED_ATTRIBUTES = {
-    "age_months": "age in whole months at the extract date",
+    "age_months": "age in whole months at the extract date (identification ages people at the reference date "
+                  "from it; the linkage's same year and month of birth)",
+    "age_years": "age in whole years at the extract date (the linkage's same-cohort blocking)",
     "age_at_event": "age in whole years at each event date",
     "postcode_district": "postcode district only (the outward code, e.g. LE11)",
 }

@@ -50,14 +50,14 @@ def test_assess_has_help():
 def test_assess_prints_the_k_anonymity_table_and_every_attack_figure(assessed):
     output, document = assessed
     assert "k-anonymity" in output and "all sources" in output
-    for what in ("frequency alignment", "co-occurrence with birth_year", "similarity graph", "tok_dob_month",
-                 "bf_family"):
+    for what in ("frequency alignment", "similarity graph", "tok_dob", "bf_family"):
         assert what in output, what
     assert document["format"] == "familylink-privacy-assessment"
     assert {r["column"] for r in document["graph"]} == {"bf_given", "bf_family"}
-    assert document["above_goal"], "today's sealing exceeds the 1% goal (issue 13)"
-    assert any(r["column"] == "tok_dob_year" and r["clear"] == "birth_year" and r["decoded"] > 0.5
-               for r in document["cooccurrence"])
+    assert document["above_goal"], "today's name tokens exceed the 1% goal (issue 13)"
+    # schema version 3: no date-of-birth token is decoded by a clear attribute
+    assert not [r for r in document["cooccurrence"] if r["column"].startswith("tok_dob") and r["decoded"] > 0.01]
+    assert any(r["column"] == "tok_dob" and r["clear"] == "birth_date_pinned" for r in document["cooccurrence"])
 
 
 def test_counts_under_five_are_suppressed(assessed):

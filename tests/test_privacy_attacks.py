@@ -33,8 +33,14 @@ from benchmarks.bench_privacy import (
     seal_county,
     sealed_records,
 )
-from familylink.core.contract import SOURCES
-from protocols.intruder import PUBLIC_KIND_OF, frequency_alignment, load_hub_view, value_counts
+from familylink.core.contract import SEALED_TOKEN_COLUMNS, SOURCES
+from protocols.intruder import (
+    PLAINTEXT_OF_CLEAR,
+    PUBLIC_KIND_OF,
+    frequency_alignment,
+    load_hub_view,
+    value_counts,
+)
 from protocols.normalise import name_parts
 
 pytestmark = pytest.mark.slow
@@ -158,29 +164,44 @@ def test_the_frequency_figure_matches_the_raw_files(county, gate, public_list, r
 
 def test_every_attack_has_a_control_showing_the_harness_can_succeed(gate):
     """The same attacks with a weakened setting: the county's own frequencies as the public
-    list (frequency, graph) and the day of birth as if it travelled in clear (co-occurrence)."""
+    list (frequency, graph) and the date of birth as if it travelled in clear (co-occurrence)."""
     assert _gate(gate, "frequency", "tok_family").control > 0.25
     assert _gate(gate, "frequency", "tok_given_first").control > 0.05
     assert _gate(gate, "frequency", "bf_family").control > 0.25
-    assert _gate(gate, "co-occurrence", "tok_dob_day x true day in clear (control)").control > 0.9
+    assert _gate(gate, "co-occurrence", "tok_dob x true date of birth in clear (control)").control > 0.9
     for column in ("bf_given", "bf_family"):
         assert _gate(gate, "similarity graph", column).control > 0.1
     # pattern mining: on a 2-hash encoding with the true names of the top 100 filters
     assert max(_gate(gate, "pattern mining", c).control for c in ("bf_given", "bf_family")) > 0.005
 
 
-def test_cooccurrence_runs_the_join_of_every_token_column_with_the_clear_attributes(gate):
+def test_no_sealed_token_encodes_a_part_of_the_date_of_birth():
+    """Schema version 3: a year or month token is decoded by the clear age, a day token by
+    frequency, so only the whole date (and its day/month swap) is tokenised."""
+    assert [c for c in SEALED_TOKEN_COLUMNS if c.startswith("tok_dob")] == ["tok_dob", "tok_dob_swapped"]
+    assert not PLAINTEXT_OF_CLEAR
+
+
+def test_cooccurrence_runs_the_join_of_every_token_column_with_the_clear_attributes(county, gate):
+    view = load_hub_view(county.sealed_dir)
+    assert {"age_months", "age_years", "birth_year_month", "birth_date_pinned"} <= view.records[0].keys()
     pairs = {r.column for r in gate if r.attack == "co-occurrence"}
-    assert {"tok_dob_year x birth_year", "tok_dob_month x birth_month"} <= pairs
-    # what the join decodes today (issue 13: parts 1-2 will remove or harden these tokens)
-    assert _gate(gate, "co-occurrence", "tok_dob_year x birth_year").estimate > 0.8
-    assert _gate(gate, "co-occurrence", "tok_dob_month x birth_month").estimate > 0.95
+    assert {"tok_dob x birth_date_pinned", "tok_dob_swapped x birth_date_pinned"} <= pairs
+    # a statistical join decodes no token into a plaintext, and no date-of-birth token is
+    # even one-to-one with a clear value (the postcode tokens can be with their district,
+    # which then says nothing the district does not)
+    statistical = [r for r in gate if r.attack == "co-occurrence" and "pinned" not in r.column
+                   and "control" not in r.column]
+    assert all(r.reidentified == 0 for r in statistical), gate_markdown(statistical)
+    assert not [r for r in statistical if r.column.startswith("tok_dob") and (r.estimate or 0) > 0]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 parts 1-2 (minimised clear attributes, hardened tokens) are "
-                                       "not done: year and month of birth are decoded from age_months")
 def test_year_month_and_day_of_birth_are_not_recoverable_by_joining_with_clear_columns(gate):
-    joins = [r for r in gate if r.attack == "co-occurrence" and "control" not in r.column]
+    """Every date-of-birth token joined with every clear attribute, and with the date the
+    clear columns pin for a few records (an age that changes between two dated events)."""
+    joins = [r for r in gate if r.attack == "co-occurrence" and r.column.startswith("tok_dob")
+             and "control" not in r.column]
+    assert len(joins) >= 2
     assert all(r.share < 0.01 and (r.estimate or 0) < 0.01 for r in joins), gate_markdown(joins)
 
 

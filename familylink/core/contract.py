@@ -12,8 +12,10 @@ from typing import Literal
 #: Version 2: bf_given and bf_family under one shared Bloom key (a given name can be compared
 #: with a family name), tok_family_parts with the solid form of a multi-part family name, and
 #: tok_given_forms with the forms of the part after a prefix, and tok_locality_parts (the words
-#: of the address's town or district). Version 1 extracts are refused.
-SCHEMA_VERSION = 2
+#: of the address's town or district). Version 3 (issue 13): no token of a part of the date of
+#: birth (year, month, day: the clear age decodes the first two, frequency the third), and
+#: ``age_years`` in clear for the linkage's same-cohort blocking. Earlier extracts are refused.
+SCHEMA_VERSION = 3
 
 CORE_SOURCES = ("schools", "police", "dwp", "housing", "health")
 OPTIONAL_SOURCES = ("social_care", "probation")
@@ -154,6 +156,7 @@ SEALED_CLEAR_COLUMNS = (
     "row_number",  # the row in the provider's raw file (spreadsheet numbering)
     "sex",
     "age_months",  # whole months at the extract date
+    "age_years",  # whole years at the extract date
     "age_at_event",  # whole years at event_date
     "postcode_district",
     "indicator",
@@ -176,9 +179,6 @@ SEALED_TOKEN_COLUMNS = {
     "tok_family_metaphone": "metaphone code of the family name (parts joined)",
     "tok_dob": "date of birth",
     "tok_dob_swapped": "date of birth with day and month swapped (when that is a valid date)",
-    "tok_dob_year": "year of birth",
-    "tok_dob_month": "month of birth",
-    "tok_dob_day": "day of birth",
     "tok_postcode": "postcode unit",
     "tok_postcode_sector": "postcode sector",
     "tok_address": "address: flat, number and street",
