@@ -7,7 +7,12 @@ links and blocking (``benchmarks/README.md`` measures each against truth):
 - **Links made through a third record.** Clustering links two records that were never
   compared, or that scored low, through records they both match. Such a link is true when
   both steps are: it counts at the best two-step path through its person
-  (max over z of p(x, z) x p(z, y)), or its own probability where that is higher.
+  (max over z of p(x, z) x p(z, y)), or its own probability where that is higher. A link no
+  blocking rule paired is weighed once more: blocking misses a match with probability
+  1 - its blocking recall (below) and a non-match almost surely, so the path's odds are
+  multiplied by that. Where blocking reaches nearly every match (the county: 0.997) a link
+  never compared is most likely two people joined through a false link (measured: 217 true
+  of 2,603 on the 1M county); where it often misses (FEBRL3, fake_1000) it is mostly true.
 - **What the persons already hold (per-record constraints).** A pair left unlinked is a
   missed link only if its two records are one person, and the persons the run formed say
   how often a person has two records in one source. A pair across two sources whose record
@@ -23,13 +28,15 @@ links and blocking (``benchmarks/README.md`` measures each against truth):
   update measured on the lowest kept band.
 - **Matches blocking never paired.** Blocking rules that need one date of birth and the
   rules that do not are two independent ways to catch a match (Lincoln-Petersen, weighted
-  by match probability, among pairs where both records carry a date): the expected matches
-  that neither catches enter the recall's denominator. Pairs with a date missing on one side
-  are caught by the dateless rules alone, at the rate the dated pairs show.
+  by the probabilities above, among pairs where both records carry a date): the expected
+  matches that neither catches enter the recall's denominator. Pairs with a date missing on
+  one side are caught by the dateless rules alone, at the rate the dated pairs show. The
+  links made through a third record that blocking never paired are matches it missed, so
+  the count is at least theirs.
 
 Then: expected true links = the sum over links of their probabilities; expected matches = the
-sum over every scored pair (links included) plus the pairs left out, over the blocking recall;
-precision = expected true links / links; recall = expected true links / expected matches.
+sum over every pair blocking made (kept and left out) over the blocking recall, and at least
+that plus the links never compared; precision = expected true links / links; recall = expected true links / expected matches.
 The same per source pair (``health|police``). A second, blocking-blind count of all true pairs
 (pairs agreeing exactly on first given name, family name and date of birth over the share of
 matches that would: the product of their exact-match m) is reported beside it.
@@ -155,7 +162,8 @@ def _pairs_sql(pairs: str) -> str:
 
 
 def _blocking_recall(con: duckdb.DuckDBPyConnection, rules: list[str]) -> dict[str, float]:
-    """Per source pair (and ``""`` overall): the expected share of matches some rule reaches.
+    """Per source pair (and ``""`` overall): the expected share of matches some rule reaches;
+    empty where it cannot be estimated (rules of one kind only, or too few matches caught by both).
 
     Rules needing one date (A) and the others (B) are two captures of a match; among pairs
     where both records carry a date, matches = n_A x n_B / n_AB (weighted by the estimate's
@@ -163,7 +171,7 @@ def _blocking_recall(con: duckdb.DuckDBPyConnection, rules: list[str]) -> dict[s
     A source pair with too few matches caught by both takes the overall figure."""
     dated, dateless = [r for r in rules if needs_one_date(r)], [r for r in rules if not needs_one_date(r)]
     if not dated or not dateless:
-        return {"": 1.0}
+        return {}
 
     def any_of(group: list[str]) -> str:
         return " OR ".join(f"coalesce(({rule}), false)" for rule in group)
@@ -189,28 +197,52 @@ def _blocking_recall(con: duckdb.DuckDBPyConnection, rules: list[str]) -> dict[s
         return reached / (dated_matches + undated_matches)
 
     overall = recall(*(sum(row[i] for row in rows) for i in range(1, 5)))
-    result = {"": overall if overall is not None else 1.0}
+    if overall is None:
+        return {}
+    result = {"": overall}
     for sources, *counts in rows:
         own = recall(*counts)
         result[sources] = own if own is not None else result[""]
     return result
 
 
+def _matches(scored: float, left_out: float, blocking: float, through: float) -> float:
+    """Expected matches: those blocking reached (scored and left out) over the blocking recall;
+    at least those plus the links made through a third record (matches blocking never paired)."""
+    reached = scored + left_out
+    return max(reached / blocking if blocking > 0 else reached, reached + through)
+
+
 def _figures(links: int, true_links: float, scored: float, left_out: float, blocking: float,
-             unscored: int) -> dict:
-    matches = (scored + left_out) / blocking if blocking > 0 else scored + left_out
+             unscored: int, through: float = 0.0) -> dict:
+    matches = _matches(scored, left_out, blocking, through)
     return {
         "links": int(links),
         "expected_true_links": round(true_links, 1),
         "expected_matches": round(matches, 1),
         "expected_missed_links": round(max(matches - true_links, 0.0), 1),
         "expected_matches_blocking_missed": round(matches - scored - left_out, 1),
+        "expected_matches_below_kept_probability": round(left_out, 1),
         "blocking_recall": round(blocking, 4),
         "links_never_compared": int(unscored),
         "precision": _ratio(true_links, links),
         "recall": _ratio(true_links, matches),
         "f1": round(2 * true_links / (links + matches), 4) if links + matches else 1.0,
     }
+
+
+def _never_compared(con: duckdb.DuckDBPyConnection, blocking: dict[str, float]) -> None:
+    """A link between two records no blocking rule paired: its path's odds times the odds that
+    blocking misses a match (1 - its source pair's blocking recall) against a non-match (about 1)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _acc_missed (sources VARCHAR, missed DOUBLE)")
+    con.executemany("INSERT INTO _acc_missed VALUES (?, ?)",
+                    [(sources, max(1.0 - recall, 1e-6)) for sources, recall in sorted(blocking.items())])
+    con.execute("""
+        UPDATE _acc_pairs SET q = q * m.missed / (q * m.missed + 1 - q)
+        FROM (SELECT s.sources, coalesce(own.missed, everywhere.missed) AS missed
+              FROM (SELECT DISTINCT sources FROM _acc_pairs) s LEFT JOIN _acc_missed own USING (sources)
+              CROSS JOIN (SELECT missed FROM _acc_missed WHERE sources = '') everywhere) m
+        WHERE m.sources = _acc_pairs.sources AND _acc_pairs.linked AND NOT _acc_pairs.compared""")
 
 
 def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict[str, float],
@@ -220,29 +252,37 @@ def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict
     ``pairs``: the kept scored pairs (left_id, right_id, match_probability); ``left_out``:
     the sum of match probabilities of the pairs not kept, per "source|source";
     ``blocking_rules``: the rules that made the pairs (SQL over ``l.``/``r.``), for the
-    matches blocking never reached (none given: blocking is taken to reach every match).
+    matches blocking never reached (none given, or no estimate: blocking is taken to reach
+    every match, and a link never compared counts at its path).
     """
     for statement in (_COMPOSITION + _pairs_sql(pairs)).split(";"):
         if statement.strip():
             con.execute(statement)
+    blocking = _blocking_recall(con, list(blocking_rules or []))
+    if blocking:
+        _never_compared(con, blocking)
+    else:  # no estimate: blocking is taken to reach every match
+        blocking = {"": 1.0}
     rows = con.execute(f"""
-        SELECT sources, count(*) FILTER (linked), {_sum('q', 'linked')}, {_sum('q')},
+        SELECT sources, count(*) FILTER (linked), {_sum('q', 'linked')}, {_sum('q', 'compared')},
+               {_sum('q', 'linked AND NOT compared')},
                {_sum('q', f'NOT linked AND p < {_LOWEST_BAND}')}, {_sum('p', f'NOT linked AND p < {_LOWEST_BAND}')},
                count(*) FILTER (linked AND NOT compared)
         FROM _acc_pairs GROUP BY 1 ORDER BY 1""").fetchall()
-    blocking = _blocking_recall(con, list(blocking_rules or []))
     by_pair: dict[str, list] = {}
-    for sources, links, true_links, scored, low_q, low_p, unscored in rows:
-        by_pair[sources] = [links, true_links, scored, 0.0, unscored, low_q / low_p if low_p > 0 else 1.0]
+    for sources, links, true_links, scored, through, low_q, low_p, unscored in rows:
+        by_pair[sources] = [links, true_links, scored, 0.0, unscored, low_q / low_p if low_p > 0 else 1.0, through, 0.0]
     for sources, total in left_out.items():
         a, b = sorted(sources.split("|"))
-        entry = by_pair.setdefault(f"{a}|{b}", [0, 0.0, 0.0, 0.0, 0, 1.0])
+        entry = by_pair.setdefault(f"{a}|{b}", [0, 0.0, 0.0, 0.0, 0, 1.0, 0.0, 0.0])
         entry[3] += total * entry[5]  # scaled as the lowest kept band was
-    figures = {sources: _figures(v[0], v[1], v[2], v[3], blocking.get(sources, blocking[""]), v[4])
+        entry[7] += total
+    figures = {sources: {**_figures(v[0], v[1], v[2], v[3], blocking.get(sources, blocking[""]), v[4], v[6]),
+                         "probability_sum_below_kept": round(v[7], 3)}
                for sources, v in sorted(by_pair.items())}
     links, true_links = sum(v[0] for v in by_pair.values()), sum(v[1] for v in by_pair.values())
     scored, left = sum(v[2] for v in by_pair.values()), sum(v[3] for v in by_pair.values())
-    matches = sum((v[2] + v[3]) / blocking.get(sources, blocking[""]) for sources, v in by_pair.items())
+    matches = sum(_matches(v[2], v[3], blocking.get(sources, blocking[""]), v[6]) for sources, v in by_pair.items())
     overall = _figures(links, true_links, scored, left, (scored + left) / matches if matches else 1.0,
                        sum(v[4] for v in by_pair.values()))
     low = {}
@@ -250,7 +290,7 @@ def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict
         # blocking and scoring see only the matches they reach; the exact-rule count does not
         low = {"expected_matches_from_exact_rule": round(matches_from_rule, 1),
                "recall_if_the_rule_count_is_right": _ratio(true_links, max(matches_from_rule, overall["expected_matches"]))}
-    for table in ("_acc_held", "_acc_repeat", "_acc_cover", "_acc_scored", "_acc_links", "_acc_paths", "_acc_pairs"):
+    for table in ("_acc_held", "_acc_repeat", "_acc_cover", "_acc_scored", "_acc_links", "_acc_paths", "_acc_pairs", "_acc_missed"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return {
         **overall,

@@ -105,6 +105,33 @@ def test_blocking_recall_from_the_overlap_of_dated_and_dateless_rules():
     assert estimate_accuracy(_tables(persons, pairs, records), "kept", {}, blocking_rules=[DATED])["recall"] == 1.0
 
 
+def test_a_link_blocking_never_paired_is_weighed_by_the_blocking_recall():
+    persons, pairs, records = {}, [], {}
+    for i in range(100):  # as above: blocking recall 0.9375 before the three records below
+        x, y = f"h|{i}x", f"h|{i}y"
+        persons |= {x: f"P{i}", y: f"P{i}"}
+        pairs.append((x, y, 1.0))
+        records[x] = {"dob": f"d{i}", "family": f"f{i}"}
+        records[y] = {"dob": f"d{i}" if i < 80 else f"e{i}", "family": f"f{i}" if i < 60 or i >= 80 else f"g{i}"}
+    # one person of three records: a-b and b-c compared at 0.9 (both kinds of rule reach them),
+    # a-c never compared (linked through b)
+    persons |= {"h|a": "T", "h|b": "T", "h|c": "T"}
+    pairs += [("h|a", "h|b", 0.9), ("h|b", "h|c", 0.9)]
+    records |= {"h|a": {"dob": "t", "family": "t"}, "h|b": {"dob": "t", "family": "t"},
+                "h|c": {"dob": "t", "family": "t"}}
+    con = _tables(persons, pairs, records)
+    result = estimate_accuracy(con, "kept", {}, blocking_rules=[DATED, DATELESS])
+    n_a = n_b = 80 + 1.8
+    n_ab = 60 + 1.8
+    blocking = (n_a + n_b - n_ab) / (n_a * n_b / n_ab)
+    assert result["blocking_recall"] == pytest.approx(blocking, abs=1e-4)
+    path = 0.81 * (1 - blocking) / (0.81 * (1 - blocking) + 0.19)  # odds of the path x P(missed | match)
+    assert result["expected_true_links"] == pytest.approx(100 + 1.8 + path, abs=0.05)
+    assert result["links_never_compared"] == 1
+    # without rules the link counts at its path
+    assert estimate_accuracy(con, "kept", {})["expected_true_links"] == pytest.approx(100 + 1.8 + 0.81, abs=0.05)
+
+
 def test_matches_without_a_date_are_reached_at_the_dateless_rules_rate():
     persons, pairs, records = {}, [], {}
     for i in range(100):  # dated: 60 both, 20 date only, 20 family only (reach 0.75 for the dateless rules)
