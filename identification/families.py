@@ -18,9 +18,15 @@ responsibility who live elsewhere: an adult outside the household who shares a h
 ref of a ``non_resident_link_sources`` source (a social-care case, a probation record, a DWP
 claim) with a resident member. ``family_id`` is ``F`` and the household number.
 
-Age comes from the sealed ``age_months`` (whole months at the extract date): each record
-gives a birth month (extract month minus age); a person's is the one most of their records
-give (ties: the earliest), and age at the reference date follows from it.
+Age comes from the sealed ages at the extract date: each record gives a birth month (the
+extract month less ``age_months``); a person's is the one most of their records give (ties:
+the earliest), and age at the reference date follows from it. A source whose agreement sends
+whole years only (``age_years``, the default: the agreement declares ``age_precision: months``
+with its reason otherwise) gives the birth month five months into the year of possible
+birth months, so the age at the reference date is exact when the reference date is the
+extract date (as quarterly runs have it) and otherwise the age most people of that age at the
+extract date have reached (up to six months either side; a tie goes to the younger age); a
+record with months wins over one with years.
 All set-based SQL with bound parameters.
 """
 
@@ -68,14 +74,15 @@ def form_families(con: duckdb.DuckDBPyConnection, family: FamilyDefinition,
     con.execute(f"""
         CREATE OR REPLACE TABLE {PERSON_FACTS} AS
         WITH record_births AS (
-            SELECT DISTINCT p.person_id, s.source, s.record_id,
-                   (year(s.extract_date) * 12 + month(s.extract_date) - 1 - s.age_months) AS birth_month
+            SELECT DISTINCT p.person_id, s.source, s.record_id, s.age_months IS NOT NULL AS in_months,
+                   (year(s.extract_date) * 12 + month(s.extract_date) - 1
+                    - coalesce(s.age_months, 12 * s.age_years + 5)) AS birth_month
             FROM {SEALED_ROWS} s JOIN {PERSONS} p USING (source, record_id)
-            WHERE s.age_months IS NOT NULL
+            WHERE s.age_months IS NOT NULL OR s.age_years IS NOT NULL
         ),
         births AS (
-            SELECT person_id, arg_min(birth_month, (-records, birth_month)) AS birth_month
-            FROM (SELECT person_id, birth_month, count(*) AS records FROM record_births GROUP BY ALL)
+            SELECT person_id, arg_min(birth_month, (NOT in_months, -records, birth_month)) AS birth_month
+            FROM (SELECT person_id, birth_month, in_months, count(*) AS records FROM record_births GROUP BY ALL)
             GROUP BY person_id
         ),
         people AS (

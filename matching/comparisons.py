@@ -135,13 +135,19 @@ def family_name(settings: LinkageSettings) -> cl.CustomComparison:
     return cl.CustomComparison(levels, "family_name", "family name tokens and Bloom filter")
 
 
+#: ages in months within 14 months, or (a source whose agreement sends ages in whole years
+#: only) ages in years within one
+_AGES_WITHIN_A_YEAR = "coalesce(abs(age_months_l - age_months_r) <= 14, abs(age_years_l - age_years_r) <= 1)"
+
+
 def date_of_birth(settings: LinkageSettings) -> cl.CustomComparison:
     # Same year and month of birth, another day: from the clear age in months and each record's
     # extract date (no token of a part of the date is sealed: the clear age decodes year and
     # month tokens, frequency a day token). A month-and-day token (a year recorded wrongly)
     # was measured and dropped: no F1 gain, and a leak (benchmarks/README.md).
-    same_year_month = ("year(extract_date_l) * 12 + month(extract_date_l) - age_months_l"
-                       " = year(extract_date_r) * 12 + month(extract_date_r) - age_months_r")
+    same_year_month = ("coalesce(year(extract_date_l) * 12 + month(extract_date_l) - age_months_l"
+                       " = year(extract_date_r) * 12 + month(extract_date_r) - age_months_r,"
+                       " age_years_l = age_years_r AND extract_date_l = extract_date_r)")
     # Dates differing in every component and ages more than a year apart. Parents and
     # children with the same name at one address would teach EM that this is common among
     # matches: with guards.twins "evidence" they have a level of their own, calibrated by the
@@ -154,7 +160,7 @@ def date_of_birth(settings: LinkageSettings) -> cl.CustomComparison:
         cll.ExactMatchLevel("tok_dob"),
         cll.CustomLevel("tok_dob_swapped_l = tok_dob_r OR tok_dob_l = tok_dob_swapped_r", "day and month swapped"),
         cll.CustomLevel(same_year_month, "same year and month of birth, another day"),
-        cll.CustomLevel("abs(age_months_l - age_months_r) <= 14", "different dates, ages within a year"),
+        cll.CustomLevel(_AGES_WITHIN_A_YEAR, "different dates, ages within a year"),
     ]
     if settings.guards.twins == "evidence":
         levels.append(pattern_level(f"{SAME_NAME} AND {SAME_PLACE}", PARENT_CHILD_LEVEL))

@@ -299,7 +299,7 @@ def _communal_places(con: duckdb.DuckDBPyConnection, settings: HouseholdSettings
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _hh_communal AS
         WITH ages AS (
-            SELECT p.person_id, max(r.age_months) AS age_months
+            SELECT p.person_id, max(coalesce(r.age_months, 12 * r.age_years)) AS age_months  -- whole years: 12 x
             FROM {PERSONS} p JOIN {LINKAGE_RECORDS} r ON r.unique_id = p.unique_id
             GROUP BY p.person_id
         ), units AS (

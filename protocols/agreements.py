@@ -146,6 +146,11 @@ class Agreement(_Document):
     date_formats: dict[Literal["date_of_birth", "event_date", "end_date"], NonEmpty] = Field(
         {}, description="a binding format per date column, e.g. {date_of_birth: DD/MM/YYYY}")
     date_precision: Literal["day", "month"] = "day"
+    age_precision: Literal["years", "months"] = Field(
+        "years", description="the age sent in clear: whole years at the extract date (age_years), or also whole "
+        "months (age_months), which with the extract date gives the year and month of birth")
+    age_months_reason: str | None = Field(None, description="why the hub needs this source's ages in months "
+                                          "(required with age_precision: months)")
     retention: Retention
 
     @field_validator("fields")
@@ -181,6 +186,9 @@ class Agreement(_Document):
 
     @model_validator(mode="after")
     def _consistent(self) -> Agreement:
+        if self.age_precision == "months" and not (self.age_months_reason or "").strip():
+            raise ValueError("age_months_reason: age_precision is months, so say which rule needs ages in months "
+                             "(the year and month of birth reach the hub)")
         if self.special_category and not self.lawful_basis.article_9:
             raise ValueError("lawful_basis.article_9: special_category is true but no Art 9 condition is given")
         if self.criminal_offence_data and not self.lawful_basis.article_10:

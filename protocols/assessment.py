@@ -4,8 +4,9 @@
 extract, no key) and a public frequency list could learn (``protocols.intruder``):
 
 * k-anonymity of the clear quasi-identifiers: the share of records unique, in groups under
-  5 and under 10, per source and overall, on the year and month of birth (the extract date
-  less ``age_months``), sex and postcode district, and without the postcode district;
+  5 and under 10, per source and overall, on the finest age in clear (the year and month of
+  birth, the extract date less ``age_months``, where a source sends months; else the age in
+  years at the extract date), sex and postcode district, and without the postcode district;
 * the frequency alignment of every token and name Bloom filter column with the public list,
   as the intruder's own estimate of the records it would re-identify (no key at the hub, so
   no guess can be checked here: ``benchmarks/bench_privacy.py`` checks them with the key);
@@ -59,8 +60,8 @@ PUBLIC_LIST_LABEL = ("synthetic: value frequencies of a second, independently se
                      "(familylink synth, seed 4242, 20,000 people); not published national figures")
 #: Quasi-identifier sets whose k-anonymity is reported.
 QUASI_IDENTIFIERS = {
-    "birth year-month, sex, postcode district": ("birth_year_month", "sex", "postcode_district"),
-    "birth year-month, sex": ("birth_year_month", "sex"),
+    "age in clear, sex, postcode district": ("birth_cohort", "sex", "postcode_district"),
+    "age in clear, sex": ("birth_cohort", "sex"),
 }
 #: Clear attributes each token column is tested against (read or derived at the hub).
 COOCCURRENCE_CLEAR = ("sex", "age_months", "age_years", "postcode_district", "source", *DERIVED_CLEAR)
@@ -276,7 +277,9 @@ def assessment_blocks(assessment: dict) -> list[tuple]:
               f"Counts under {assessment['suppress_below']} are shown as <{assessment['suppress_below']}. "
               f"The goal is that no attack re-identifies more than {assessment['goal']:.0%} of records."),
         ("h3", "Clear attributes: how many records they single out (k-anonymity)"),
-        ("p", "Year and month of birth are derived from the clear age in months and the extract date. "
+        ("p", "The age in clear is the age in whole years at the extract date, or, for a source whose agreement "
+              "declares the need for months, the year and month of birth (the clear age in months less the "
+              "extract date). "
               "A record in a group under 5 shares its clear attributes with fewer than 4 others: someone who "
               "knows those facts about a person can narrow the person down to a handful of records."),
         ("table", ["Quasi-identifiers", "Scope", "Records", "Unique", "Group under 5", "Group under 10"],

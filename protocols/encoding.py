@@ -129,6 +129,8 @@ class ExtractEncoder:
         self._dob: dict[dt.date, tuple] = {}
         self._identities: dict[int, tuple] = {}
         self._month_precision = agreement.date_precision == "month"
+        #: age in whole months only where the agreement declares the need (else years only)
+        self._age_months = agreement.age_precision == "months"
 
     def _given_columns(self, parts: tuple[str, ...]) -> tuple:
         cached = self._given.get(parts)
@@ -195,7 +197,7 @@ class ExtractEncoder:
             cached = (
                 t["tok_dob"].encode(dob.isoformat()),
                 t["tok_dob"].encode(swapped.isoformat()) if swapped else None,
-                age_in_months(dob, self.extract_date),
+                age_in_months(dob, self.extract_date) if self._age_months else None,
                 age_in_years(dob, self.extract_date),
             )
             self._dob[dob] = cached

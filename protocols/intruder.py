@@ -47,7 +47,7 @@ from familylink.core.contract import (
     SEALED_TOKEN_COLUMNS,
     SEALED_TOKEN_LIST_COLUMNS,
 )
-from protocols.normalise import age_in_months, bigrams
+from protocols.normalise import age_in_months, age_in_years, bigrams
 from protocols.sealed import SealedExtract, open_sealed_folder
 
 #: Clear attributes the hub can derive from the sealed columns and the manifest, and how.
@@ -57,6 +57,8 @@ DERIVED_CLEAR = {
     "birth_year_month": "year and month of birth: the extract date less age_months",
     "birth_year_from_events": "year of birth from the first event's date less age_at_event (two-year range)",
     "birth_years_from_age": "year of birth from age_years and the extract date (two-year range)",
+    "birth_cohort": "the finest age in clear: year and month of birth where age_months is sent, else the age in "
+                    "years at the extract date",
     "birth_date_pinned": "the date of birth, where the clear columns leave one day: age_months at the extract "
                          "date, and the age at every dated event (an age that changes between two events)",
 }
@@ -143,6 +145,8 @@ def load_hub_view(extracts: str | Path | Iterable[SealedExtract]) -> HubView:
                 row["birth_year_month"] = f"{year:04d}-{month:02d}"
             else:
                 row["birth_year"] = row["birth_month"] = row["birth_year_month"] = None
+            row["birth_cohort"] = row["birth_year_month"] or (
+                None if row["age_years"] is None else f"aged {row['age_years']} on {extract_date.isoformat()}")
             if row["age_years"] is not None:
                 year = extract_date.year - int(row["age_years"])
                 row["birth_years_from_age"] = f"{year - 1}-{year}"
@@ -174,13 +178,26 @@ def _narrow(bounds: dict, key: tuple, first: dt.date, last: dt.date, age: int) -
 
 def _pinned_date(row: dict, bounds: list | None) -> str | None:
     """The date of birth as ISO text when the record's clear columns leave exactly one day."""
-    if row.get("age_months") is None or bounds is None:
+    at = row["extract_date"]
+    if row.get("age_months") is not None:
+        months = int(row["age_months"])
+        first, last = _months_back(at, months + 1), _months_back(at, months - 1)
+
+        def fits(day: dt.date) -> bool:
+            return age_in_months(day, at) == months
+    elif row.get("age_years") is not None:
+        years = int(row["age_years"])
+        first, last = (at.year - years - 1, 1), (at.year - years, 12)
+
+        def fits(day: dt.date) -> bool:
+            return age_in_years(day, at) == years
+    else:
         return None
-    months, at = int(row["age_months"]), row["extract_date"]
-    year, month = _months_back(at, months + 1)
-    day, found = dt.date(year, month, 1), []
-    while len(found) < 2 and day <= at and (day.year, day.month) <= _months_back(at, months - 1):
-        if bounds[0] < (day.year, day.month, day.day) <= bounds[1] and age_in_months(day, at) == months:
+    if bounds is None:
+        return None
+    day, found = dt.date(*first, 1), []
+    while len(found) < 2 and day <= at and (day.year, day.month) <= last:
+        if bounds[0] < (day.year, day.month, day.day) <= bounds[1] and fits(day):
             found.append(day)
         day += dt.timedelta(days=1)
     return found[0].isoformat() if len(found) == 1 else None

@@ -74,9 +74,10 @@ FIELD_PROTECTION: dict[str, Protection] = {
 }
 #: Attributes derived on the provider's machine and sent in clear instead of the raw value.
 DERIVED_ATTRIBUTES = {
-    "age_months": "age in whole months at the extract date (identification ages people at the reference date "
-                  "from it; the linkage's same year and month of birth)",
-    "age_years": "age in whole years at the extract date (the linkage's same-cohort blocking)",
+    "age_months": "age in whole months at the extract date, only from a source whose agreement declares the need "
+                  "(with the extract date it gives the year and month of birth)",
+    "age_years": "age in whole years at the extract date (identification's ages at the reference date, the "
+                 "linkage's same-cohort blocking)",
     "age_at_event": "age in whole years at each event date",
     "postcode_district": "postcode district only (the outward code, e.g. LE11)",
 }
@@ -195,7 +196,7 @@ def protocol_blocks(agreements: AgreementSet) -> list[Block]:
         blocks.append(("table", ["Field", "Why it is needed", "How it is protected"],
                        [[f"`{f}`", reason, protection_of(f, p)] for f, reason in a.fields.items()]))
         precision = "the first of the month" if a.date_precision == "month" else "the day"
-        blocks.append(("p", f"Event dates are shared to {precision}. Indicators ({len(a.indicators)}), "
+        blocks.append(("p", f"Event dates are shared to {precision}. {_ages(a)} Indicators ({len(a.indicators)}), "
                             "with the detail codes allowed in clear:"))
         allowed = a.allowed_details
         blocks.append(("table", ["Indicator", "Meaning", "Detail codes"],
@@ -253,6 +254,16 @@ def _sealed_rows(p: Partnership) -> list[list[str]]:
         else:
             rows.append([f"`{column}`", CONTRACT_CLEAR.get(column, "sex, minimised to M, F or U"), "clear", "-"])
     return rows
+
+
+def _ages(agreement: Agreement) -> str:
+    """What the agreement sends of a person's age in clear, and why (issue 13)."""
+    if agreement.age_precision == "months":
+        return ("Ages travel in whole months at the extract date (`age_months`, which with the extract date gives "
+                f"the year and month of birth) because: {agreement.age_months_reason.strip()}")
+    return ("Ages travel in whole years at the extract date (`age_years`) and at each event (`age_at_event`): "
+            "the framework's age rules are in whole years, and at a reference date other than the extract date "
+            "a person whose birthday falls in between is given the age most people of that age have reached.")
 
 
 def _role(role: str) -> str:

@@ -58,7 +58,7 @@ LOCALITIES = Localities.model_validate({
 
 SEALED_TYPES = {
     "source": "VARCHAR", "record_id": "VARCHAR", "row_number": "BIGINT", "sex": "VARCHAR",
-    "age_months": "INTEGER", "age_at_event": "SMALLINT", "postcode_district": "VARCHAR",
+    "age_months": "INTEGER", "age_years": "SMALLINT", "age_at_event": "SMALLINT", "postcode_district": "VARCHAR",
     "indicator": "VARCHAR", "event_date": "DATE", "end_date": "DATE", "value": "DOUBLE",
     "detail": "VARCHAR", "extract_date": "DATE", "tok_household": "VARCHAR",
 }
@@ -66,7 +66,8 @@ PERSON_TYPES = {"source": "VARCHAR", "record_id": "VARCHAR", "unique_id": "VARCH
                 "link_confidence": "DOUBLE"}
 HOUSEHOLD_TYPES = {"household_id": "VARCHAR", "person_id": "VARCHAR", "basis": "VARCHAR"}
 LINKAGE_TYPES = {"unique_id": "VARCHAR", "source": "VARCHAR", "record_id": "VARCHAR", "sex": "VARCHAR",
-                 "age_months": "INTEGER", "postcode_district": "VARCHAR", "tok_household": "VARCHAR",
+                 "age_months": "INTEGER", "age_years": "SMALLINT", "postcode_district": "VARCHAR",
+                 "tok_household": "VARCHAR",
                  "latest_event_date": "DATE"}
 
 
@@ -94,6 +95,7 @@ class Record:
     link_confidence: float
     household_ref: str | None = None
     age_months: int | None = None  # overrides the person's
+    age_years: int | None = None  # a source that sends whole years only (age_months then empty)
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -118,7 +120,7 @@ class Person:
 
     def record(self, source: str, *, new: bool = False, district: str | None = None,
                link_confidence: float | None = None, household_ref: str | None = None,
-               age_months: int | None = None) -> Record:
+               age_months: int | None = None, age_years: int | None = None) -> Record:
         """The person's record of ``source`` (``new=True``: another one, as a duplicate record)."""
         if source in self.records and not new:
             found = self.records[source]
@@ -137,6 +139,8 @@ class Person:
             found.household_ref = household_ref
         if age_months is not None:
             found.age_months = age_months
+        if age_years is not None:
+            found.age_years = age_years
         return found
 
     def event(self, source: str, indicator: str, date: DateLike, *, end: DateLike = None,
@@ -211,18 +215,21 @@ class County:
             households.append((person.household, person.person_id, "address"))
             for record in person.all_records():
                 age = record.age_months if record.age_months is not None else person.age_months
+                years = record.age_years if record.age_years is not None else (None if age is None else age // 12)
+                if record.age_years is not None:  # a source that sends whole years only
+                    age = None
                 rows = record.rows or [{"indicator": None, "event_date": None, "end_date": None, "value": None,
                                         "detail": None, "age_at_event": None}]
                 token = f"{record.source}:{record.household_ref}" if record.household_ref else None
                 for number, row in enumerate(rows, start=2):
-                    sealed.append((record.source, record.record_id, number, person.sex, age,
+                    sealed.append((record.source, record.record_id, number, person.sex, age, years,
                                    row["age_at_event"], record.district, row["indicator"], row["event_date"],
                                    row["end_date"], row["value"], row["detail"], self.extract_date, token))
                 unique_id = f"{record.source}|{record.record_id}"
                 persons.append((record.source, record.record_id, unique_id, person.person_id,
                                 record.link_confidence))
                 latest = max(row["event_date"] or self.extract_date for row in rows)
-                linkage.append((unique_id, record.source, record.record_id, person.sex, age, record.district,
+                linkage.append((unique_id, record.source, record.record_id, person.sex, age, years, record.district,
                                 token, latest))
         return {SEALED_ROWS: sealed, PERSONS: persons, HOUSEHOLDS: households, LINKAGE_RECORDS: linkage}
 

@@ -48,6 +48,32 @@ def test_age_at_a_later_reference_date_adds_the_months_since_the_extract(age_mon
     assert (facts["age_months"], facts["age"]) == (age_months + 3, age)
 
 
+@pytest.mark.parametrize(("years", "extract_months_before", "age"),
+                         [(17, 0, 17), (18, 0, 18), (9, 3, 9), (9, 6, 9), (9, 7, 10), (9, 12, 10)])
+def test_an_age_in_whole_years_gives_the_age_most_people_of_that_age_have_at_the_reference_date(
+        years, extract_months_before, age):
+    """A source whose agreement sends whole years only (issue 13): exact when the reference
+    date is the extract date; otherwise the age most people aged ``years`` at the extract
+    date have reached (a birthday five months into the year of possible birthdays; half and
+    half goes to the younger age)."""
+    county = County(ref=REF, extract_date=add_months(REF, -extract_months_before))
+    county.person(40, household="H1")
+    kid = county.person(years, household="H1")
+    kid.record("health", age_years=years)
+    assert county.run().facts(kid)["age"] == age
+
+
+def test_an_age_in_months_wins_over_one_in_years():
+    county = County(ref=REF)
+    county.person(40, household="H1")
+    kid = county.person(age_months=12 * 17 + 11, household="H1")  # 18 next month
+    kid.record("schools")
+    kid.record("health", age_years=17)
+    kid.record("police", age_years=17)  # two records in years against one in months
+    result = county.run(reference_date=add_months(REF, 1))
+    assert result.facts(kid)["age"] == 18
+
+
 def test_age_is_the_one_most_records_give_ties_the_earliest_birth():
     county = County(ref=REF)
     county.person(40, household="H1")

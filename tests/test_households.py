@@ -41,7 +41,7 @@ def build(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
     con.execute(f"""CREATE OR REPLACE TABLE {PERSONS} (source VARCHAR, record_id VARCHAR,
                     unique_id VARCHAR, person_id VARCHAR, link_confidence DOUBLE)""")
     con.execute(f"""CREATE OR REPLACE TABLE {LINKAGE_RECORDS} (unique_id VARCHAR, source VARCHAR,
-                    record_id VARCHAR, age_months INTEGER, tok_family VARCHAR,
+                    record_id VARCHAR, age_months INTEGER, age_years SMALLINT, tok_family VARCHAR,
                     tok_family_parts VARCHAR[], tok_household VARCHAR)""")
     con.execute(f"""CREATE OR REPLACE TABLE {RECORD_ADDRESSES} (unique_id VARCHAR, source VARCHAR,
                     record_id VARCHAR, tok_uprn VARCHAR, tok_postcode VARCHAR, tok_address VARCHAR,
@@ -52,8 +52,9 @@ def build(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
         ref = f"{r['source']}:{r['ref']}" if r["ref"] else None
         con.execute(f"INSERT INTO {PERSONS} VALUES (?, ?, ?, ?, 1.0)",
                     [r["source"], r["record_id"], uid, r["pid"]])
-        con.execute(f"INSERT INTO {LINKAGE_RECORDS} VALUES (?, ?, ?, ?, ?, [?], ?)",
-                    [uid, r["source"], r["record_id"], r["age"], r["family"], r["family"], ref])
+        con.execute(f"INSERT INTO {LINKAGE_RECORDS} VALUES (?, ?, ?, ?, ?, ?, [?], ?)",
+                    [uid, r["source"], r["record_id"], r["age"], None if r["age"] is None else r["age"] // 12,
+                     r["family"], r["family"], ref])
         for uprn, postcode, address, seen, *bf in r["addresses"]:
             bits = bf[0] if bf else (bloom(*(ord(c) % BITS for c in address)) if address else None)
             con.execute(f"""INSERT INTO {RECORD_ADDRESSES} VALUES (?, ?, ?, ?, ?, ?, NULL, ?::BIT,

@@ -50,7 +50,7 @@ def test_assess_has_help():
 def test_assess_prints_the_k_anonymity_table_and_every_attack_figure(assessed):
     output, document = assessed
     assert "k-anonymity" in output and "all sources" in output
-    for what in ("frequency alignment", "similarity graph", "tok_dob", "bf_family"):
+    for what in ("frequency alignment", "similarity graph", "tok_given_first", "bf_family"):
         assert what in output, what
     assert document["format"] == "familylink-privacy-assessment"
     assert {r["column"] for r in document["graph"]} == {"bf_given", "bf_family"}
@@ -73,16 +73,17 @@ def test_counts_under_five_are_suppressed(assessed):
 def test_k_anonymity_matches_a_direct_count(sealed):
     view = load_hub_view(sealed / "sealed")
     rows = {(r["quasi_identifiers"], r["scope"]): r for r in k_anonymity(view)}
-    keys = [(r["birth_year_month"], r["sex"], r["postcode_district"]) for r in view.records]
+    keys = [(r["birth_cohort"], r["sex"], r["postcode_district"]) for r in view.records]
     sizes = Counter(keys)
-    overall = rows["birth year-month, sex, postcode district", "all sources"]
+    overall = rows["age in clear, sex, postcode district", "all sources"]
     assert overall["records"] == len(keys)
     assert overall["unique"] == round(sum(sizes[k] == 1 for k in keys) / len(keys), 4)
     assert overall["under_5"] == round(sum(sizes[k] < 5 for k in keys) / len(keys), 4)
-    # year and month of birth derived at the hub: the extract date less age_months
-    record = next(r for r in view.records if r["age_months"] is not None)
-    months = REF.year * 12 + REF.month - 1 - record["age_months"]
-    assert record["birth_year_month"] == f"{months // 12:04d}-{months % 12 + 1:02d}"
+    # the default agreements send ages in whole years only (issue 13): no year and month of
+    # birth at the hub, the age at the extract date is the finest age in clear
+    assert all(r["age_months"] is None and r["birth_year_month"] is None for r in view.records)
+    record = next(r for r in view.records if r["age_years"] is not None)
+    assert record["birth_cohort"] == f"aged {record['age_years']} on {REF.isoformat()}"
 
 
 def test_the_cooccurrence_join_and_the_estimate_are_what_they_say():

@@ -6,11 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from protocols.agreements import Agreement
 from protocols.encoding import ExtractEncoder
 from protocols.keys import generate_key
+from protocols.normalise import age_in_months, age_in_years
 from protocols.rawfile import RawChunk
 from protocols.validation import RowValidator
 from tests.conftest import EXTRACT_DATE
@@ -100,3 +104,29 @@ def test_given_family_swap_is_visible_in_the_shared_name_part_domain(agreements)
     b = seal_row(agreements, "probation", {"record_id": "B", "given_name": "Khan", "family_name": "Ahmed"})
     assert a["tok_given"] != b["tok_family"]  # per-field keys hide the swap...
     assert a["tok_name_parts"] == b["tok_name_parts"]  # ...the shared name-part domain shows it
+
+
+def _sealed_with(agreements, source: str, values: dict, **changes) -> dict:
+    agreement = agreements[source].model_copy(update=changes)
+    validator = RowValidator(_path(source), HEADER, agreement, EXTRACT_DATE, None)
+    result = validator.check(RawChunk([2], [[values.get(c, "") for c in HEADER]]))
+    return ExtractEncoder(KEY, agreements.partnership, agreement, EXTRACT_DATE).encode(result.clean).to_pylist()[0]
+
+
+def test_ages_travel_in_whole_years_unless_the_agreement_declares_months(agreements):
+    """Issue 13: the year and month of birth reach the hub only where an agreement says why."""
+    dob = dt.date(2016, 10, 15)
+    row = {"record_id": "A", "given_name": "Ann", "family_name": "Lee", "date_of_birth": dob.isoformat()}
+    years = _sealed_with(agreements, "police", row)
+    assert years["age_months"] is None and years["age_years"] == age_in_years(dob, EXTRACT_DATE)
+    months = _sealed_with(agreements, "police", row, age_precision="months",
+                          age_months_reason="a rule of this partnership needs ages in months")
+    assert months["age_months"] == age_in_months(dob, EXTRACT_DATE) and months["age_years"] == years["age_years"]
+    assert months["tok_dob"] == years["tok_dob"]
+
+
+def test_ages_in_months_need_a_reason_in_the_agreement(agreements):
+    document = agreements["police"].model_dump(mode="json", by_alias=True)
+    with pytest.raises(ValidationError, match="age_months_reason"):
+        Agreement.model_validate({**document, "age_precision": "months"})
+    assert Agreement.model_validate({**document, "age_precision": "months", "age_months_reason": "a rule"})
