@@ -662,13 +662,15 @@ def _swapped_iso(value: str) -> str | None:
 
 
 def clear_dob_gate(county: SealedCounty, view: HubView) -> GateResult:
-    """The whole date of birth from the clear columns alone (no token): records whose age in
-    months at the extract date and ages at their dated events leave one day (checked with
-    the key: the pinned date encodes to the record's ``tok_dob``)."""
+    """The whole date of birth from the clear columns alone (no token): records whose age at
+    the extract date (in months where the agreement sends them, else in years) and ages at
+    their dated events leave one day (checked with the key: the pinned date encodes to the
+    record's ``tok_dob``)."""
     truth = _column_truth(county, "tok_dob")
     hits = sum(1 for r in view.records if r["birth_date_pinned"] and truth(r["birth_date_pinned"]) == r["tok_dob"])
-    return GateResult("clear attributes", "date of birth pinned by age_months and age_at_event", len(view.records),
-                      hits, note="no token involved: an age that changes between two dated events")
+    return GateResult("clear attributes", "date of birth pinned by the clear ages (age_months or age_years, "
+                      "age_at_event)", len(view.records), hits,
+                      note="no token involved: an age that changes between two dated events")
 
 
 def graph_gate(county: SealedCounty, view: HubView, public: dict, own: dict) -> list[GateResult]:

@@ -74,10 +74,10 @@ FIELD_PROTECTION: dict[str, Protection] = {
 }
 #: Attributes derived on the provider's machine and sent in clear instead of the raw value.
 DERIVED_ATTRIBUTES = {
-    "age_months": "age in whole months at the extract date, only from a source whose agreement declares the need "
-                  "(with the extract date it gives the year and month of birth)",
-    "age_years": "age in whole years at the extract date (identification's ages at the reference date, the "
-                 "linkage's same-cohort blocking)",
+    "age_months": "age in whole months at the extract date, only where the agreement declares the need: with the "
+                  "extract date it gives the year and month of birth",
+    "age_years": "age in whole years at the extract date, for identification's ages at the reference date and the "
+                 "linkage's same-cohort blocking",
     "age_at_event": "age in whole years at each event date",
     "postcode_district": "postcode district only (the outward code, e.g. LE11)",
 }
@@ -116,9 +116,12 @@ def key_label(column: str) -> str:
     return {"tok_dob_swapped": "token/tok_dob", "tok_name_parts": "token/name_part"}.get(column, f"token/{column}")
 
 
-def protection_of(field: str, partnership: Partnership) -> str:
-    """How ``field`` is protected, in one line, from the contract and the encoding settings."""
+def protection_of(field: str, partnership: Partnership, agreement: Agreement | None = None) -> str:
+    """How ``field`` is protected, in one line, from the contract and the encoding settings
+    (and the source's agreement: ``age_months`` only where it declares ages in months)."""
     spec = FIELD_PROTECTION[field]
+    if agreement is not None and agreement.age_precision != "months":
+        spec = replace(spec, derived=tuple(c for c in spec.derived if c != "age_months"))
     parts = []
     if spec.tokens:
         parts.append("keyed HMAC token: " + ", ".join(f"`{c}`" for c in spec.tokens))
@@ -194,7 +197,7 @@ def protocol_blocks(agreements: AgreementSet) -> list[Block]:
     for a in docs:
         blocks.append(("h3", f"Data items: {a.source}"))
         blocks.append(("table", ["Field", "Why it is needed", "How it is protected"],
-                       [[f"`{f}`", reason, protection_of(f, p)] for f, reason in a.fields.items()]))
+                       [[f"`{f}`", reason, protection_of(f, p, a)] for f, reason in a.fields.items()]))
         precision = "the first of the month" if a.date_precision == "month" else "the day"
         blocks.append(("p", f"Event dates are shared to {precision}. {_ages(a)} Indicators ({len(a.indicators)}), "
                             "with the detail codes allowed in clear:"))

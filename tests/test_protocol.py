@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from familylink.cli.governance import protocol
 from familylink.core.contract import SEALED_COLUMNS
-from protocols.agreements import default_agreements_dir, load_agreements
+from protocols.agreements import AgreementSet, default_agreements_dir, load_agreements
 from protocols.encoding import IDENTITY_SEALED_COLUMNS
 from protocols.protocol_document import (
     FIELD_PROTECTION,
@@ -57,7 +57,7 @@ def test_rendered_protocol_has_every_section_and_every_shared_field_with_reason_
     for source in agreements.sources:
         agreement = agreements[source]
         for field, reason in agreement.fields.items():
-            protection = protection_of(field, agreements.partnership)
+            protection = protection_of(field, agreements.partnership, agreement)
             assert re.search(r"keyed HMAC token|keyed Bloom filter|derived attribute|clear: ", protection)
             assert field_row(fmt, field, " ".join(reason.split()), protection) in per_source[source], \
                 f"{source}.{field}: no row with its reason and protection"
@@ -182,3 +182,16 @@ def test_cli_help_for_every_command():
         for param in command.params:
             if param.param_type_name == "option" and param.name != "help":
                 assert param.help, f"protocol {name} --{param.name} has no help"
+
+
+def test_each_source_says_how_ages_travel_and_a_months_agreement_says_why(agreements):
+    """Issue 13: ages in whole years unless an agreement declares months, with its reason."""
+    reason = "a framework rule of this partnership counts ages in months"
+    police = agreements["police"].model_copy(update={"age_precision": "months", "age_months_reason": reason})
+    changed = AgreementSet(agreements.directory, agreements.partnership, {**agreements.agreements, "police": police})
+    text = render_protocol(changed, "md")
+    assert f"Ages travel in whole months at the extract date (`age_months`, which with the extract date gives " \
+           f"the year and month of birth) because: {reason}" in text
+    assert text.count("Ages travel in whole years at the extract date") == len(agreements.sources) - 1
+    assert "`age_months`" in protection_of("date_of_birth", changed.partnership, police)
+    assert "`age_months`" not in protection_of("date_of_birth", changed.partnership, agreements["schools"])
