@@ -23,7 +23,7 @@ from protocols.sealed import SealedExtract, open_sealed_folder
 
 #: identity columns copied from a record's newest row (the rest are derived below)
 _IDENTITY = ", ".join(c for c in LINKAGE_RECORD_COLUMNS
-                      if c not in ("unique_id", "source", "record_id", "latest_event_date")
+                      if c not in ("unique_id", "source", "record_id", "latest_event_date", "locality_first", "locality_last")
                       and not c.startswith("bf_"))
 
 
@@ -64,7 +64,8 @@ def load_sealed_folder(folder: str | Path, con: duckdb.DuckDBPyConnection) -> Lo
                bit_count(bf_given::BIT)::INTEGER AS bf_given_bits,
                bit_count(bf_family::BIT)::INTEGER AS bf_family_bits,
                bit_count(bf_address::BIT)::INTEGER AS bf_address_bits,
-               latest_event_date
+               latest_event_date,
+               tok_locality_parts[1] AS locality_first, tok_locality_parts[-1] AS locality_last
         FROM ranked WHERE newest = 1
         ORDER BY source, record_id
     """)

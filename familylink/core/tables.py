@@ -29,6 +29,9 @@ LINKAGE_RECORD_COLUMNS = (
     "bf_given", "bf_family", "bf_address",  # BIT
     "bf_given_bits", "bf_family_bits", "bf_address_bits",  # popcounts (INTEGER)
     "latest_event_date",
+    # the first and last of a record's sorted locality-word tokens: scalar keys for blocking on
+    # "a name and the town" where postcodes are missing (derived at load, not sealed)
+    "locality_first", "locality_last",
 )
 
 #: Every distinct address a record has carried, newest first (for household formation).
