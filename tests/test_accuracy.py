@@ -172,3 +172,10 @@ def test_rules_needing_one_date():
     assert not needs_one_date("l.tok_given_canon = r.tok_given_canon AND l.tok_family = r.tok_family "
                               "AND (l.tok_dob IS NULL OR r.tok_dob IS NULL)")
     assert not needs_one_date("l.tok_family = r.tok_family AND l.age_years = r.age_years")
+
+
+def test_a_rule_the_estimate_cannot_read_leaves_blocking_unestimated():
+    persons, pairs = _two_sources(30)
+    result = estimate_accuracy(_tables(persons, pairs), "kept", {},
+                               blocking_rules=[DATED, "l.not_a_column = r.not_a_column"])
+    assert result["blocking_recall"] == 1.0 and result["recall"] == 1.0
