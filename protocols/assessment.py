@@ -164,7 +164,8 @@ def _graph_rows(view: HubView, public: dict[str, dict[str, float]]) -> list[dict
 
 _CLEAR_MEANING = {
     "sex": "sex in clear (M, F or U)",
-    "age_months": "age in months in clear: with the manifest's extract date, the year and month of birth",
+    "age_months": "age in months in clear, only from a source whose agreement declares months: with the "
+                  "manifest's extract date, the year and month of birth",
     "age_years": "age in whole years in clear: with the manifest's extract date, the year of birth within two "
                  "(nothing beyond age_months where both are sealed)",
     "age_at_event": "age in years at each event in clear: with the event date, the year of birth within two",

@@ -138,6 +138,7 @@ def _drawn_county(con, persons: int, per_household: float, records_per_person: f
         FROM range({int(persons * records_per_person)}) t(r)""")
     con.execute(f"""CREATE OR REPLACE TABLE sealed_rows AS
         SELECT p.source, p.record_id, (hash(p.person_id, 'a') % 900)::INTEGER AS age_months,
+               ((hash(p.person_id, 'a') % 900) // 12)::SMALLINT AS age_years,
                DATE '2026-09-30' AS extract_date,
                DATE '2025-01-01' + (hash(p.record_id, k, 'd') % 600)::INTEGER AS event_date, NULL::DATE AS end_date,
                CASE WHEN hash(p.record_id, k, 'i') % 3 = 0 THEN 'attendance_term' END AS indicator,
