@@ -17,6 +17,7 @@ from protocols.intruder import (
     cooccurrence,
     expected_alignment_share,
     load_hub_view,
+    pinned_join,
     read_public_list,
 )
 
@@ -129,3 +130,34 @@ def test_a_public_list_can_be_given_and_bad_input_is_a_clear_error(sealed, tmp_p
         result = CliRunner().invoke(cli, ["protocol", "assess", *args, "--out", str(tmp_path / "a.json")])
         assert result.exit_code != 0 and result.output.startswith("Error:"), result.output
         assert "Traceback" not in result.output
+
+
+def _pin(dob: dt.date, extract: dt.date, events: list[dt.date], months: bool, month_precision: bool = False):
+    """What the intruder pins for one record born on ``dob`` (the clear columns the sealing writes)."""
+    from protocols.intruder import _month_end, _narrow, _pinned_date
+    from protocols.normalise import age_in_months, age_in_years
+
+    bounds: dict = {}
+    for event in events:
+        shown = event.replace(day=1) if month_precision else event
+        _narrow(bounds, "r", shown, _month_end(shown) if month_precision else shown, age_in_years(dob, event))
+    row = {"extract_date": extract, "age_years": age_in_years(dob, extract),
+           "age_months": age_in_months(dob, extract) if months else None}
+    return _pinned_date(row, bounds.get("r"))
+
+
+def test_an_age_that_changes_between_two_dated_events_pins_the_birthday():
+    dob, extract = dt.date(2015, 3, 17), dt.date(2026, 9, 30)
+    both_sides = [dt.date(2025, 3, 16), dt.date(2025, 3, 17)]
+    assert _pin(dob, extract, both_sides, months=True) == "2015-03-17"
+    assert _pin(dob, extract, both_sides, months=False) == "2015-03-17"
+    assert _pin(dob, extract, [dt.date(2025, 3, 10), dt.date(2025, 3, 20)], months=True) is None  # ten days left
+    assert _pin(dob, extract, [], months=True) is None
+    # an event date cut to the month was any day of it: nothing wrongly pinned
+    assert _pin(dob, extract, both_sides, months=True, month_precision=True) is None
+
+
+def test_the_pinned_join_decodes_a_token_for_every_record_that_carries_it():
+    tokens = ["t1", "t1", "t1", "t2", "t2", None]
+    pinned = ["2015-03-17", None, None, "2001-01-01", "2001-01-02", "2015-03-17"]
+    assert pinned_join(tokens, pinned) == {"t1": "2015-03-17"}  # t2's pinned dates disagree
