@@ -10,6 +10,11 @@
   their family name, date of birth and address all agree. ``guards.twins: false`` turns
   this guard off, for data known to hold no twins where given names are sometimes recorded
   as a different name altogether.
+- A record without a date of birth links two records whose ages differ by more than
+  ``HUB_AGE_GAP`` years and which are not alike enough to have been scored at all (below a
+  match probability of 0.01): one record cannot be two people born years apart. Its weaker
+  link of the two is dropped (both when they are equally strong). At a million people, records
+  without a date of birth (police, housing) otherwise chain namesakes into one person.
 - After clustering, a cluster that still holds two different national identifiers (joined
   through a third record) loses its weakest internal edge, and is clustered again, until
   no such cluster remains or the round limit is reached; what remains is reported.
@@ -34,6 +39,8 @@ class GuardSummary:
     edges_kept: int
     dropped_conflicting_identifier: int
     dropped_twins: int
+    #: links of a record without a date of birth to two people born years apart (the weaker)
+    dropped_dateless_links: int = 0
 
 
 def guarded_edges(con: duckdb.DuckDBPyConnection, pairs_table: str, settings: LinkageSettings,
@@ -65,8 +72,45 @@ def guarded_edges(con: duckdb.DuckDBPyConnection, pairs_table: str, settings: Li
         f"SELECT count(*) FILTER (conflicting_identifier), count(*) FILTER (twins AND NOT conflicting_identifier) "
         f"FROM {EDGES_TABLE}").fetchone()
     con.execute(f"DELETE FROM {EDGES_TABLE} WHERE conflicting_identifier OR twins")
+    dateless = _drop_dateless_links(con, pairs_table)
     kept = con.execute(f"SELECT count(*) FROM {EDGES_TABLE}").fetchone()[0]
-    return GuardSummary(kept, conflicting, twin_pairs)
+    return GuardSummary(kept, conflicting, twin_pairs, dateless)
+
+
+#: ages (whole years at each extract date) further apart than this are two people, however a
+#: record without a date of birth links them (two years: extracts of one person a year apart
+#: and a birthday between them differ by up to two)
+HUB_AGE_GAP = 2
+
+
+def _drop_dateless_links(con: duckdb.DuckDBPyConnection, pairs_table: str) -> int:
+    """Drop, for each record without a date of birth linked to two records whose ages differ
+    by more than ``HUB_AGE_GAP`` and whose own pair was not scored (or scored below 0.01), the
+    weaker of its two links (both when equal). One pass leaves no such pair: of any two links
+    of such a record that conflict, the weaker (or both) is gone."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _directed_edges AS
+        SELECT left_id AS a, right_id AS b, match_probability AS p FROM {EDGES_TABLE}
+        UNION ALL SELECT right_id, left_id, match_probability FROM {EDGES_TABLE}""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _dateless_drops AS
+        WITH conflicts AS (
+            SELECT e1.a AS hub, e1.b AS x, e2.b AS y, e1.p AS px, e2.p AS py
+            FROM _directed_edges e1
+            JOIN _directed_edges e2 ON e2.a = e1.a AND e1.b < e2.b
+            JOIN {LINKAGE_RECORDS} h ON h.unique_id = e1.a
+            JOIN {LINKAGE_RECORDS} rx ON rx.unique_id = e1.b
+            JOIN {LINKAGE_RECORDS} ry ON ry.unique_id = e2.b
+            WHERE h.tok_dob IS NULL AND abs(rx.age_years - ry.age_years) > {HUB_AGE_GAP}
+              AND NOT EXISTS (SELECT 1 FROM {pairs_table} d
+                              WHERE (d.left_id = e1.b AND d.right_id = e2.b) OR (d.left_id = e2.b AND d.right_id = e1.b)))
+        SELECT DISTINCT hub, x AS other FROM conflicts WHERE px <= py
+        UNION SELECT DISTINCT hub, y FROM conflicts WHERE py <= px""")
+    dropped = con.execute("SELECT count(*) FROM _dateless_drops").fetchone()[0]
+    if dropped:
+        con.execute(f"""DELETE FROM {EDGES_TABLE} WHERE (left_id, right_id) IN (SELECT hub, other FROM _dateless_drops)
+                        OR (left_id, right_id) IN (SELECT other, hub FROM _dateless_drops)""")
+    con.execute("DROP TABLE IF EXISTS _directed_edges")
+    con.execute("DROP TABLE IF EXISTS _dateless_drops")
+    return int(dropped)
 
 
 def conflicted_clusters_sql(clusters_table: str) -> str:

@@ -86,6 +86,9 @@ def link(extracts_dir, run_dir, model_file, linkage_file, memory_limit, quiet) -
     table.add_row("split rounds (clusters joining two identifiers)", f"{summary.split_rounds:,}")
     table.add_row("links kept", f"{summary.guards.edges_kept:,}")
     table.add_row("links refused: different NHS/NI/UPN", f"{summary.guards.dropped_conflicting_identifier:,}")
+    if summary.guards.dropped_dateless_links:
+        table.add_row("links refused: a record without a date of birth joining people born years apart",
+                      f"{summary.guards.dropped_dateless_links:,}")
     if summary.guards.dropped_twins:
         table.add_row("links refused: twins (guards.twins: veto)", f"{summary.guards.dropped_twins:,}")
     calibration, accuracy = summary.calibration, summary.accuracy

@@ -1,0 +1,60 @@
+"""The dateless-link guard (matching/guards.py): a record without a date of birth cannot be
+two people born years apart."""
+
+from __future__ import annotations
+
+import duckdb
+
+from familylink.core.tables import LINKAGE_RECORDS
+from matching.guards import EDGES_TABLE, guarded_edges
+from matching.settings import load_linkage_settings
+
+_COLUMNS = ("unique_id VARCHAR, tok_nhs VARCHAR, tok_ni VARCHAR, tok_upn VARCHAR, tok_dob VARCHAR, "
+            "age_years INTEGER")
+
+
+def _database(records: list[tuple[str, str | None, int | None]], pairs: list[tuple[str, str, float]]):
+    """``records``: (unique_id, date-of-birth token, age); ``pairs``: scored pairs (left, right, p)."""
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE {LINKAGE_RECORDS} ({_COLUMNS})")
+    con.executemany(f"INSERT INTO {LINKAGE_RECORDS} VALUES (?, NULL, NULL, NULL, ?, ?)", records)
+    con.execute("CREATE TABLE pairs (left_id VARCHAR, right_id VARCHAR, match_weight DOUBLE, match_probability DOUBLE)")
+    con.executemany("INSERT INTO pairs VALUES (?, ?, 0, ?)", pairs)
+    return con
+
+
+def _edges(con) -> set[tuple[str, str]]:
+    return set(con.execute(f"SELECT left_id, right_id FROM {EDGES_TABLE}").fetchall())
+
+
+def test_a_dateless_record_keeps_its_stronger_link_to_people_born_years_apart():
+    # h has no date of birth; x is 46, y is 9: the pair x-y was never scored
+    con = _database([("h", None, None), ("x", "d1", 46), ("y", "d2", 9), ("z", "d1", 46)],
+                    [("h", "x", 0.95), ("h", "y", 0.80), ("x", "z", 0.99)])
+    summary = guarded_edges(con, "pairs", load_linkage_settings(), 0.5)
+    assert _edges(con) == {("h", "x"), ("x", "z")}
+    assert summary.dropped_dateless_links == 1 and summary.edges_kept == 2
+
+
+def test_equally_strong_links_are_both_dropped():
+    con = _database([("h", None, None), ("x", "d1", 46), ("y", "d2", 9)],
+                    [("h", "x", 0.8), ("y", "h", 0.8)])
+    guarded_edges(con, "pairs", load_linkage_settings(), 0.5)
+    assert _edges(con) == set()
+
+
+def test_no_drop_when_the_two_were_scored_alike_or_are_of_an_age():
+    # x and y born years apart but scored as a pair (a typo in the year of one person's records)
+    scored = _database([("h", None, None), ("x", "d1", 46), ("y", "d2", 36)],
+                       [("h", "x", 0.9), ("h", "y", 0.7), ("x", "y", 0.3)])
+    guarded_edges(scored, "pairs", load_linkage_settings(), 0.5)
+    assert _edges(scored) == {("h", "x"), ("h", "y")}
+    # ages two years apart: extracts a year apart and a birthday between them
+    near = _database([("h", None, None), ("x", "d1", 46), ("y", "d2", 44)],
+                     [("h", "x", 0.9), ("h", "y", 0.7)])
+    guarded_edges(near, "pairs", load_linkage_settings(), 0.5)
+    assert _edges(near) == {("h", "x"), ("h", "y")}
+    # the middle record has a date of birth: not this guard's business
+    dated = _database([("h", "d3", 20), ("x", "d1", 46), ("y", "d2", 9)],
+                      [("h", "x", 0.9), ("h", "y", 0.7)])
+    assert guarded_edges(dated, "pairs", load_linkage_settings(), 0.5).dropped_dateless_links == 0
