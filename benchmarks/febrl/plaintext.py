@@ -9,8 +9,9 @@ locality words, postcode unit/sector/district), written as a sealed file the hub
 loads, and linked by ``matching.link.link_persons`` at the settings given (the same comparisons,
 blocking budget, training, calibration, guards and clustering). Only the encoders differ:
 
-* ``PlaintextTokens`` replaces ``TokenEncoder``: a token is its keyed domain's label and the
-  normalised value (``token/tok_dob|1987-03-04``). HMAC under one key is injective (a
+* ``PlaintextTokens`` replaces ``TokenEncoder``: a token is an unkeyed hash (for the order of
+  token lists, as HMAC gives), its keyed domain's label and the normalised value
+  (``5c1d09e2|token/tok_dob|1987-03-04``). HMAC under one key is injective (a
   collision of 128-bit tokens is never seen), and the sealed encoder gives every domain its
   own key, so two values are equal as plaintext tokens exactly when they are equal as sealed
   tokens, within a column and across columns (``tok_dob_swapped`` shares ``tok_dob``'s
@@ -34,14 +35,13 @@ hold plaintext: a benchmark's working files, never a hub's.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
-
-import pyarrow as pa
 
 from familylink.core.contract import SEALED_TOKEN_COLUMNS
 from protocols import chunk_pool
@@ -54,16 +54,25 @@ from protocols.seal import ExtractReport, pseudonymise
 
 #: the Bloom filters' fields in the partnership document
 _BLOOM_FIELDS = {"bf_given": "given_name", "bf_family": "family_name", "bf_address": "address"}
-#: separates a token's domain label from its value (never in a normalised value)
+#: separates a plaintext token's parts (never in a normalised value)
 TOKEN_SEPARATOR = "|"
+#: hex digits of the unkeyed hash that leads a plaintext token
+ORDER_DIGITS = 8
 
 
 class PlaintextTokens:
-    """A ``TokenEncoder`` without the key: the domain's label and the value itself."""
+    """A ``TokenEncoder`` without the key: ``<order>|<domain>|<value>``.
+
+    The value (with the domain) makes the token injective, like HMAC. ``order``, the first hex
+    digits of an unkeyed SHA-256 of domain and value, gives tokens the same kind of order as
+    sealed ones (pseudo-random, not alphabetical): the product reads the order of a sorted
+    token list where it takes the first and last locality word (``matching/load.py``), so
+    alphabetical plaintext tokens would pick other words than any key does.
+    """
 
     def __init__(self, domain: str) -> None:
         self.domain = domain
-        self._prefix = domain + TOKEN_SEPARATOR
+        self._cache: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"PlaintextTokens({self.domain!r})"
@@ -71,10 +80,24 @@ class PlaintextTokens:
     def encode(self, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        return self._prefix + value
+        token = self._cache.get(value)
+        if token is None:
+            named = self.domain + TOKEN_SEPARATOR + value
+            order = hashlib.sha256(named.encode("utf-8")).hexdigest()[:ORDER_DIGITS]
+            token = self._cache[value] = order + TOKEN_SEPARATOR + named
+        return token
 
     def encode_many(self, values: Iterable[str | None]) -> list[str | None]:
         return [self.encode(v) for v in values]
+
+
+def token_domain(token: str) -> str:
+    return token.split(TOKEN_SEPARATOR, 2)[1]
+
+
+def token_value(token: str) -> str:
+    """The normalised value a plaintext token holds."""
+    return token.split(TOKEN_SEPARATOR, 2)[2]
 
 
 class FilterFull(Exception):
@@ -163,13 +186,17 @@ def plaintext_agreements(agreements: AgreementSet, bits: dict[str, int]) -> Agre
 
 
 @contextmanager
-def _plaintext_encoding(numberings: dict[str, BigramNumbering]) -> Iterator[None]:
-    """Sealing in this process encodes in plaintext (``chunk_pool`` builds the encoder)."""
+def _plaintext_encoding(numberings: dict[str, BigramNumbering]) -> Iterator[list[PlaintextExtractEncoder]]:
+    """Sealing in this process encodes in plaintext (``chunk_pool`` builds the encoder); yields
+    the encoders built, so the caller can check that sealing went through them."""
+    built: list[PlaintextExtractEncoder] = []
+
     def build(key, partnership, agreement, extract_date):
-        return PlaintextExtractEncoder(key, partnership, agreement, extract_date, numberings=numberings)
+        built.append(PlaintextExtractEncoder(key, partnership, agreement, extract_date, numberings=numberings))
+        return built[-1]
 
     with mock.patch.object(chunk_pool, "ExtractEncoder", build):
-        yield
+        yield built
 
 
 @dataclass(frozen=True)
@@ -203,10 +230,15 @@ def seal_plaintext(extracts: list[RawExtractFile], out: Path, key: PartnershipKe
             stale.unlink()
         start = time.perf_counter()
         try:
-            with _plaintext_encoding(numberings):
-                reports = [pseudonymise(e.path, out / f"{e.source}.sealed", e.source, key, widened,
-                                        date_format=date_format, extract_date=extract_date, workers=1)
-                           for e in extracts]
+            with _plaintext_encoding(numberings) as built:
+                reports = []
+                for e in extracts:
+                    before = len(built)
+                    reports.append(pseudonymise(e.path, out / f"{e.source}.sealed", e.source, key, widened,
+                                                date_format=date_format, extract_date=extract_date, workers=1))
+                    if len(built) == before:  # protocols.seal no longer builds its encoder in chunk_pool
+                        raise RuntimeError(f"{e.path.name} was sealed without the plaintext encoder: "
+                                           "see how protocols.seal builds its ExtractEncoder")
         except FilterFull as full:
             bits[full.domain] = 2 * full.bits
             if bits[full.domain] > 65536:
@@ -217,9 +249,3 @@ def seal_plaintext(extracts: list[RawExtractFile], out: Path, key: PartnershipKe
             if not report.reconciled:
                 raise RuntimeError(f"{report.path}: counts do not reconcile")
         return PlaintextSealing(reports, bits, {d: len(n.bit_of) for d, n in numberings.items()}, seconds, attempts)
-
-
-def is_plaintext_table(table: pa.Table) -> bool:
-    """Whether a sealed table's date-of-birth tokens are plaintext (the encoders were replaced)."""
-    values = [v for v in table.column("tok_dob").to_pylist() if v is not None]
-    return bool(values) and all(v.startswith("token/tok_dob" + TOKEN_SEPARATOR) for v in values)
