@@ -85,7 +85,7 @@ def check(agreements_dir: Path | None) -> None:
               help="The folder of sealed extracts to assess (the hub's view).")
 @click.option("--public-names", "public_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A public frequency list, CSV kind,value,count (kinds: given, given_first, family, "
-                   "dob_year, dob_month, dob_day...) [default: the bundled list from a second synthetic "
+                   "family_nysiis, name_part...; rows of other kinds are ignored) [default: the bundled list from a second synthetic "
                    "county, labelled as such].")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_ASSESSMENT,
               show_default=True, help="The JSON assessment to write (replaced if it exists).")
