@@ -1,9 +1,14 @@
 """The run's estimate of its own accuracy, from the calibrated model alone (no truth).
 
 Each scored pair's match probability is the model's belief that the two records are one
-person. Three things the pairwise probabilities cannot see are added from the run's own
-links and blocking (``benchmarks/README.md`` measures each against truth):
+person. What the pairwise probabilities cannot see is added from the run's own links and
+blocking (``benchmarks/README.md`` measures each against truth):
 
+- **Which sources the two records come from.** The model's prior is one probability for any
+  two records; two records of one source match far more rarely where a source holds a person
+  once (the county's), and two of different sources more often. Each pair's odds are moved by
+  the ratio of its source pair's link rate (links over pairs of records) to the overall one
+  (``_acc_stratum``; one source alone: no change).
 - **Links made through a third record.** Clustering links two records that were never
   compared, or that scored low, through records they both match. Such a link is true when
   both steps are: it counts at the best two-step path through its person
@@ -117,12 +122,27 @@ _SAME_SOURCE_FACTOR = """CASE WHEN coalesce(hx.n, 0) >= 2 OR coalesce(hy.n, 0) >
 def _pairs_sql(pairs: str) -> str:
     """Every scored pair and every link, with the probability the estimate gives it (q)."""
     return f"""
-    CREATE OR REPLACE TEMP TABLE _acc_scored AS
-        SELECT least(left_id, right_id) AS x, greatest(left_id, right_id) AS y, match_probability AS p
-        FROM {pairs};
     CREATE OR REPLACE TEMP TABLE _acc_links AS
         SELECT a.unique_id AS x, b.unique_id AS y, a.person_id
         FROM {PERSONS} a JOIN {PERSONS} b ON a.person_id = b.person_id AND a.unique_id < b.unique_id;
+    CREATE OR REPLACE TEMP TABLE _acc_stratum AS
+        WITH sizes AS (SELECT source, count(*)::DOUBLE AS n FROM {PERSONS} GROUP BY source),
+        pairs AS (
+            SELECT a.source || '|' || b.source AS sources,
+                   CASE WHEN a.source = b.source THEN a.n * (a.n - 1) / 2 ELSE a.n * b.n END AS n
+            FROM sizes a JOIN sizes b ON a.source <= b.source
+        ), linked AS (SELECT {_source_pair('x', 'y')} AS sources, count(*) AS links FROM _acc_links GROUP BY 1),
+        rates AS (
+            SELECT p.sources, (coalesce(k.links, 0) + 0.5) / greatest(p.n, 1) AS rate
+            FROM pairs p LEFT JOIN linked k USING (sources)
+        )
+        SELECT sources, rate / ((SELECT count(*) + 0.5 FROM _acc_links) / (SELECT greatest(sum(n), 1) FROM pairs)) AS odds
+        FROM rates;
+    CREATE OR REPLACE TEMP TABLE _acc_scored AS
+        SELECT least(left_id, right_id) AS x, greatest(left_id, right_id) AS y,
+               CASE WHEN match_probability >= 1 THEN 1.0 ELSE
+                   match_probability * t.odds / (match_probability * t.odds + 1.0 - match_probability) END AS p
+        FROM {pairs} LEFT JOIN _acc_stratum t ON t.sources = {_source_pair('left_id', 'right_id')};
     CREATE OR REPLACE TEMP TABLE _acc_paths AS
         WITH steps AS (
             SELECT s.x AS a, s.y AS b, s.p FROM _acc_scored s UNION ALL SELECT s.y, s.x, s.p FROM _acc_scored s
@@ -294,7 +314,7 @@ def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict
         # blocking and scoring see only the matches they reach; the exact-rule count does not
         low = {"expected_matches_from_exact_rule": round(matches_from_rule, 1),
                "recall_if_the_rule_count_is_right": _ratio(true_links, max(matches_from_rule, overall["expected_matches"]))}
-    for table in ("_acc_held", "_acc_repeat", "_acc_cover", "_acc_scored", "_acc_links", "_acc_paths", "_acc_pairs", "_acc_missed"):
+    for table in ("_acc_held", "_acc_repeat", "_acc_cover", "_acc_scored", "_acc_stratum", "_acc_links", "_acc_paths", "_acc_pairs", "_acc_missed"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return {
         **overall,

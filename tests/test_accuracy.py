@@ -76,6 +76,18 @@ def test_a_pair_whose_persons_already_hold_each_others_source_is_discounted():
     assert clash["recall"] > 0.999 > free["recall"]
 
 
+def test_a_pair_within_a_source_that_holds_each_person_once_is_discounted():
+    persons, pairs = _two_sources(200)
+    persons |= {"a|x": "X", "a|y": "Y"}
+    result = estimate_accuracy(_tables(persons, [*pairs, ("a|x", "a|y", 0.5)]), "kept", {})
+    # no two records of source a are one person among 200 linked: a's link rate is 0.5 (smoothing)
+    # over 202 x 201 / 2 pairs against 200.5 links over 402 x 401 / 2 pairs overall
+    ratio = (0.5 / (202 * 201 / 2)) / (200.5 / (402 * 401 / 2))
+    assert ratio < 0.01
+    assert result["by_source_pair"]["a|a"]["expected_matches"] < 0.01
+    assert result["by_source_pair"]["a|b"]["recall"] == 1.0
+
+
 def test_left_out_pairs_are_scaled_like_the_lowest_kept_band():
     persons, pairs = _two_sources(200)
     low = [("a|0", "b|1", 0.02), ("a|1", "b|2", 0.02)]  # each person already holds the other source
@@ -161,8 +173,13 @@ def test_per_source_pair_figures_add_up_and_runs_repeat():
     assert by_pair["a|a"]["links"] == 10 and by_pair["a|b"]["links"] == 60  # 50 direct, 10 through a|i
     assert sum(v["links"] for v in by_pair.values()) == first["links"]
     assert sum(v["expected_matches"] for v in by_pair.values()) == pytest.approx(first["expected_matches"], abs=0.2)
-    # the a|id - b|i links were never compared: each counts at the path 0.9 x 1.0
-    assert by_pair["a|b"]["expected_true_links"] == pytest.approx(59.0, abs=0.05)
+    # a pair within a: odds moved by a's link rate (10.5 links over 60 x 59 / 2 pairs) over the
+    # overall one (70.5 over 110 x 109 / 2); the a|id - b|i links were never compared: each
+    # counts at its path, 1.0 x the moved 0.9 (the a|b pairs are certain)
+    ratio = (10.5 / 1770) / (70.5 / 5995)
+    within = 0.9 * ratio / (0.9 * ratio + 0.1)
+    assert by_pair["a|a"]["expected_true_links"] == pytest.approx(10 * within, abs=0.05)
+    assert by_pair["a|b"]["expected_true_links"] == pytest.approx(50 + 10 * within, abs=0.05)
     assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name LIKE '_acc_%'").fetchone()[0] == 0
 
 
