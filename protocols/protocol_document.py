@@ -63,7 +63,8 @@ FIELD_PROTECTION: dict[str, Protection] = {
                                 derived=("age_months", "age_years", "age_at_event"),
                                 note="no token of a part of the date (the clear age would decode a year or "
                                      "month token, frequency a day token)"),
-    "sex": Protection(clear=("sex",), note="minimised to M, F or U"),
+    "sex": Protection(clear=("sex",), note="minimised to M, F or U; read only by the linkage's sex comparison "
+                                           "(identification does not use it)"),
     "address": Protection(("tok_address", "tok_building", "tok_locality_parts"), bloom="bf_address"),
     "postcode": Protection(("tok_postcode", "tok_postcode_sector"), derived=("postcode_district",)),
     "uprn": Protection(("tok_uprn",)),
@@ -79,7 +80,8 @@ DERIVED_ATTRIBUTES = {
     "age_years": "age in whole years at the extract date, for identification's ages at the reference date and the "
                  "linkage's same-cohort blocking",
     "age_at_event": "age in whole years at each event date",
-    "postcode_district": "postcode district only (the outward code, e.g. LE11)",
+    "postcode_district": "postcode district only (the outward code, e.g. LE11): identification reads it for "
+                         "each family's locality on the candidate list, the linkage for its 'same district' levels",
 }
 #: Clear columns every sealed extract carries whatever the agreement (the contract minimum).
 CONTRACT_CLEAR = {
@@ -255,7 +257,7 @@ def _sealed_rows(p: Partnership) -> list[list[str]]:
         elif column in DERIVED_ATTRIBUTES:
             rows.append([f"`{column}`", _sealed_meaning(column), "derived attribute, clear", "-"])
         else:
-            rows.append([f"`{column}`", CONTRACT_CLEAR.get(column, "sex, minimised to M, F or U"), "clear", "-"])
+            rows.append([f"`{column}`", CONTRACT_CLEAR.get(column, "sex, minimised to M, F or U; read only by the linkage's sex comparison"), "clear", "-"])
     return rows
 
 
