@@ -141,7 +141,8 @@ def _pairs_sql(pairs: str) -> str:
     CREATE OR REPLACE TEMP TABLE _acc_scored AS
         SELECT least(left_id, right_id) AS x, greatest(left_id, right_id) AS y,
                CASE WHEN match_probability >= 1 THEN 1.0 ELSE
-                   match_probability * t.odds / (match_probability * t.odds + 1.0 - match_probability) END AS p
+                   match_probability * coalesce(t.odds, 1.0)
+                   / (match_probability * coalesce(t.odds, 1.0) + 1.0 - match_probability) END AS p
         FROM {pairs} LEFT JOIN _acc_stratum t ON t.sources = {_source_pair('left_id', 'right_id')};
     CREATE OR REPLACE TEMP TABLE _acc_paths AS
         WITH steps AS (
