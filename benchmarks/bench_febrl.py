@@ -14,10 +14,10 @@ FEBRL4 a police and a probation extract) for the shipped agreements, then:
    default: a fresh key), linked by ``matching.link.link_persons`` with the shipped
    ``config/linkage/default.yaml`` (no linkage file).
 2. Plaintext (``benchmarks/febrl/plaintext.py``): the same sealing and the same link, with the
-   keyed encoders replaced: every token is its domain and normalised value, every Bloom filter
-   the exact set of its bigrams (a bit each, no collisions). Blocking, budget, training,
-   calibration, guards and clustering are the product's, on equality-equivalent tokens and
-   exact Dice.
+   keyed encoders replaced: every token is an unkeyed hash, its domain and the normalised
+   value, every Bloom filter the exact set of its bigrams (a bit each, no collisions).
+   Blocking, budget, training, calibration, guards and clustering are the product's, on
+   equality-equivalent tokens and exact Dice.
 3. Both are scored against the truth (pairwise precision, recall, F1 of the persons), and the
    links they disagree on are traced to their cause: a Dice level the Bloom filter's
    collisions moved, or only the trained model (m and u, prior, threshold).
