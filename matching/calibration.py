@@ -53,6 +53,8 @@ _PRIOR_BOUNDS = (-60.0, 10.0)
 #: a pattern level's weight is kept within +-_WEIGHT_BOUND (log2 Bayes factor)
 _WEIGHT_BOUND = 40.0
 _ROUNDS = 4
+#: a pattern level whose share of matches is this close to the threshold is reported for review
+ON_THRESHOLD = 0.02
 
 
 @dataclass
@@ -90,12 +92,21 @@ class Calibration:
     records: int
     patterns: list[PatternLevel] = field(default_factory=list)
 
+    def on_threshold(self) -> list[dict]:
+        """Pattern levels whose pairs score within ``ON_THRESHOLD`` of the threshold: whether
+        they link is decided by small differences (a key, a training seed), so their links
+        are the ones to review (FEBRL4: 57 true pairs of one person at p 0.50)."""
+        return [{"label": p.label, "pairs": p.pairs, "share_matching": round(p.share_matching, 4)}
+                for p in self.patterns
+                if p.method != "exact pair counts" and p.pairs and abs(p.share_matching - self.threshold) < ON_THRESHOLD]
+
     def as_document(self) -> dict:
         return {
             "probability_two_random_records_match": self.prior,
             "prior_method": self.prior_method,
             "threshold_match_probability": self.threshold,
             "threshold_method": self.threshold_method,
+            "levels_on_threshold": self.on_threshold(),
             "expected_matching_pairs": round(self.expected_matches, 2),
             "patterns": [{k: _round(v) if isinstance(v, float) else v
                           for k, v in {**asdict(p), "share_matching": p.share_matching}.items()}

@@ -95,6 +95,9 @@ def link(extracts_dir, run_dir, model_file, linkage_file, memory_limit, quiet) -
     if calibration:
         table.add_row("threshold (match probability)",
                       f"{calibration['threshold_match_probability']:.3f} ({calibration['threshold_method']})")
+        for level in calibration.get("levels_on_threshold", []):
+            table.add_row("on the threshold: review these links",
+                          f"{level['pairs']:,} pairs at '{level['label']}' score {level['share_matching']:.3f}")
     if accuracy:
         table.add_row("estimated precision / recall / F1",
                       f"{accuracy['precision']:.3f} / {accuracy['recall']:.3f} / {accuracy['f1']:.3f} (no truth: "
