@@ -53,4 +53,7 @@ def test_febrl3_at_defaults(tmp_path):
     # measured 0.985-0.986 over three keys (benchmarks/README.md)
     assert scores.f1 >= 0.98, scores
     estimate = json.loads((run / "model.json").read_text(encoding="utf-8"))["accuracy"]
-    assert abs(estimate["f1"] - scores.f1) <= 0.02, (estimate, scores.f1)
+    # the run's own estimate, no truth (issue 10: F1 within 0.01, recall within 0.02; measured
+    # 0.002 and 0.009 at bench key 1)
+    assert abs(estimate["f1"] - scores.f1) <= 0.01, (estimate, scores)
+    assert abs(estimate["recall"] - scores.recall) <= 0.02, (estimate, scores)
