@@ -24,6 +24,7 @@ from matching.guards import EDGES_TABLE, GuardSummary, conflicted_clusters_sql, 
 from matching.households import HouseholdSummary, form_households, write_households_csv
 from matching.load import load_sealed_folder
 from matching.model import LinkageModel, load_model_document
+from matching.partners import raise_unpartnered_pairs
 from matching.settings import LinkageSettings
 
 Progress = Callable[[str, int, int], None]
@@ -128,6 +129,13 @@ def _link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con:
             model.calibration = {**(model.calibration or {}), "name_dependence": dependence.as_document()}
             guards = guarded_edges(con, pairs, settings, model.threshold)
             conflicted, split_rounds = _cluster(con, model)
+        if settings.clustering.unpartnered_min_factor != "off":
+            partners = raise_unpartnered_pairs(con, pairs, CLUSTERS_TABLE, model.threshold,
+                                               settings.clustering.unpartnered_min_factor)
+            model.calibration = {**(model.calibration or {}), "unpartnered": partners.as_document()}
+            if partners.pairs_raised:
+                guards = guarded_edges(con, pairs, settings, model.threshold)
+                conflicted, split_rounds = _cluster(con, model)
         _write_persons(con)
         accuracy = estimate_accuracy(con, pairs, left_out, model.matches_from_exact_rule(), model.blocking_rules)
         oversize, largest = con.execute(

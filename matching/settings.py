@@ -89,6 +89,10 @@ class Clustering(_Document):
     #: name where given names depend on family names (``matching.dependence``): the number is
     #: the pseudo-persons that shrink a small family to the marginal; ``off``: no correction
     name_dependence: Annotated[float, Field(gt=0)] | Literal["off"] = 50.0
+    #: where two sources pair nearly everyone, raise a pair of records still without a partner
+    #: in each other's source by the Bayes factor of that (``matching.partners``), when the two
+    #: sides' factors together reach this; ``off``: never
+    unpartnered_min_factor: Annotated[float, Field(gt=1)] | Literal["off"] = 16.0
     oversize_cluster: Annotated[int, Field(ge=2)] = 12
 
 
