@@ -41,8 +41,8 @@ import numpy as np
 from familylink.core.tables import LINKAGE_RECORDS
 from matching.comparisons import (
     CONTEXT_COLUMNS,
+    FAMILY_ALIKE,
     SAME_DOB,
-    SAME_FAMILY,
     SAME_NAME,
     SAME_PLACE,
     SHARED_PART,
@@ -157,7 +157,7 @@ class LevelSpec:
     differ_m: float = float("nan")  # EM's m of "the field clearly differs"
 
 
-_CONTEXTS = {"given_name": f"{_sides(SAME_DOB)} AND {_sides(SAME_PLACE)} AND ({_sides(SAME_FAMILY)} OR "
+_CONTEXTS = {"given_name": f"{_sides(SAME_DOB)} AND {_sides(SAME_PLACE)} AND ({_sides(FAMILY_ALIKE)} OR "
                            f"{_sides(SHARED_PART)})",
              "date_of_birth": f"{_sides(SAME_NAME)} AND {_sides(SAME_PLACE)}"}
 
