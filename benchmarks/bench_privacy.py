@@ -100,7 +100,7 @@ GUESSED_KEYS = {"'familylink'": b"familylink", "'partnership'": b"partnership", 
                 "32 x '0'": b"0" * 32}
 #: Sealed token column -> the kind of candidate value encoded under its key.
 TOKEN_PURPOSES = {
-    "tok_given": "name", "tok_given_first": "name", "tok_middle": "name", "tok_family": "name",
+    "tok_given_first": "name", "tok_middle": "name", "tok_family": "name",
     "tok_family_parts": "name", "name_part": "name", "tok_dob": "dob", "tok_postcode": "postcode",
     "tok_postcode_sector": "postcode", "tok_address": "address",
 }

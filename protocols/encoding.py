@@ -62,7 +62,7 @@ _BLOOM_FIELDS = {"bf_given": "given_name", "bf_family": "family_name", "bf_addre
 BLOOM_KEY_LABELS = {"bf_given": "bloom/name", "bf_family": "bloom/name", "bf_address": "bloom/address"}
 #: The sealed columns computed from the identity alone (cached per distinct identity).
 IDENTITY_SEALED_COLUMNS = (
-    "tok_given", "tok_given_first", "tok_given_canon", "tok_given_nysiis", "tok_given_metaphone", "tok_given_forms",
+    "tok_given_first", "tok_given_canon", "tok_given_nysiis", "tok_given_metaphone", "tok_given_forms",
     "bf_given",
     "tok_middle",
     "tok_family", "tok_family_nysiis", "tok_family_metaphone", "tok_family_parts", "bf_family",
@@ -136,13 +136,12 @@ class ExtractEncoder:
         cached = self._given.get(parts)
         if cached is None:
             if not parts:
-                cached = (None,) * 7
+                cached = (None,) * 6
             else:
                 t = self.tokens
                 first = parts[0]
                 full = " ".join(parts)
                 cached = (
-                    t["tok_given"].encode(full),
                     t["tok_given_first"].encode(first),
                     t["tok_given_canon"].encode(canonical_given_name(first)),
                     t["tok_given_nysiis"].encode(nysiis(first)),

@@ -66,7 +66,7 @@ DERIVED_CLEAR = {
 CLEAR_COLUMNS = ("sex", "age_months", "age_years", "postcode_district")
 #: Public-list kinds and the token or Bloom columns whose plaintext each describes.
 PUBLIC_KIND_OF = {
-    "tok_given": "given", "tok_given_first": "given_first", "tok_given_canon": "given_canon",
+    "tok_given_first": "given_first", "tok_given_canon": "given_canon",
     "tok_given_nysiis": "given_nysiis", "tok_given_metaphone": "given_metaphone", "tok_given_forms": "given_first",
     "tok_middle": "middle", "tok_family": "family", "tok_family_nysiis": "family_nysiis",
     "tok_family_metaphone": "family_metaphone", "tok_family_parts": "family_part", "tok_name_parts": "name_part",

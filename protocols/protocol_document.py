@@ -54,7 +54,7 @@ class Protection:
 
 #: Raw identity field -> the sealed columns made from it (see protocols/encoding.py).
 FIELD_PROTECTION: dict[str, Protection] = {
-    "given_name": Protection(("tok_given", "tok_given_first", "tok_given_canon", "tok_given_nysiis",
+    "given_name": Protection(("tok_given_first", "tok_given_canon", "tok_given_nysiis",
                               "tok_given_metaphone", "tok_given_forms", "tok_name_parts"), bloom="bf_given"),
     "middle_names": Protection(("tok_middle", "tok_name_parts")),
     "family_name": Protection(("tok_family", "tok_family_nysiis", "tok_family_metaphone", "tok_family_parts",

@@ -190,7 +190,7 @@ def test_bad_extract_folders_stop_the_run_with_one_sentence(county, agreements, 
         _rewrite(police, police, bytes(flipped), manifest)
         expected = "content hash"
     else:  # a column dropped from the data only, or (an older version) from both data and manifest
-        dropped = "tok_given" if damage == "missing token column" else "tok_given_forms"
+        dropped = "tok_given_first" if damage == "missing token column" else "tok_given_forms"
         table = pq.read_table(io.BytesIO(data)).drop_columns([dropped])
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
@@ -198,7 +198,7 @@ def test_bad_extract_folders_stop_the_run_with_one_sentence(county, agreements, 
         if damage == "sealed by an older version":
             manifest["columns"] = [c for c in manifest["columns"] if c != dropped]
         _rewrite(police, police, buffer.getvalue(), manifest)
-        expected = ("lacks column(s) tok_given" if damage == "missing token column"
+        expected = ("lacks column(s) tok_given_first" if damage == "missing token column"
                     else "missing sealed column(s) tok_given_forms")
     result = CliRunner().invoke(cli, ["link", "--extracts", str(folder), "--out", str(tmp_path / "run")])
     assert result.exit_code == 1

@@ -15,7 +15,7 @@ from typing import Literal
 #: of the address's town or district). Version 3 (issue 13): no token of a part of the date of
 #: birth (year, month, day: the clear age decodes the first two, frequency the third), and
 #: ``age_years`` in clear for the linkage's same-cohort blocking. Earlier extracts are refused.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 CORE_SOURCES = ("schools", "police", "dwp", "housing", "health")
 OPTIONAL_SOURCES = ("social_care", "probation")
@@ -168,7 +168,6 @@ SEALED_CLEAR_COLUMNS = (
 
 #: Keyed HMAC token columns (hex strings) -> the normalised value they encode.
 SEALED_TOKEN_COLUMNS = {
-    "tok_given": "given name, normalised (all parts)",
     "tok_given_first": "first given-name part",
     "tok_given_canon": "canonical form of the first given-name part (nicknames resolved)",
     "tok_given_nysiis": "NYSIIS code of the first given-name part",

@@ -20,7 +20,7 @@ LINKAGE_RECORD_COLUMNS = (
     "age_years",
     "extract_date",
     "postcode_district",
-    "tok_given", "tok_given_first", "tok_given_canon", "tok_given_nysiis", "tok_given_metaphone",
+    "tok_given_first", "tok_given_canon", "tok_given_nysiis", "tok_given_metaphone",
     "tok_middle", "tok_family", "tok_family_nysiis", "tok_family_metaphone", "tok_family_parts",
     "tok_name_parts", "tok_given_forms", "tok_locality_parts",
     "tok_dob", "tok_dob_swapped",
