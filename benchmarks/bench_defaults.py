@@ -51,7 +51,7 @@ from protocols.keys import PartnershipKey  # noqa: E402
 from protocols.seal import pseudonymise  # noqa: E402
 
 FAKE_1000 = HERE.parent.parent / "shared" / "data" / "fake_1000.csv"
-DATASETS = ("febrl3", "febrl3_postcode", "febrl4", "fake_1000", "county")
+DATASETS = ("febrl3", "febrl3_postcode", "febrl4", "fake_1000", "county", "febrl1", "febrl2")
 FEBRL_EXTRACT_DATE = dt.date(2005, 1, 1)
 
 
@@ -75,7 +75,7 @@ def prepare(dataset: str, root: Path, key: PartnershipKey, people: int) -> pd.Da
     raw.mkdir(parents=True)
     sealed.mkdir()
     if dataset.startswith("febrl"):
-        name = "febrl4" if dataset == "febrl4" else "febrl3"
+        name = dataset if dataset in ("febrl1", "febrl2", "febrl4") else "febrl3"
         frames = febrl_frames(name, febrl3_files=1)
         sources = dict(zip(frames, ("police", "probation") if name == "febrl4" else ("health",), strict=True))
         truth = []

