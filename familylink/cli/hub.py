@@ -95,6 +95,15 @@ def link(extracts_dir, run_dir, model_file, linkage_file, memory_limit, quiet) -
     if calibration:
         table.add_row("threshold (match probability)",
                       f"{calibration['threshold_match_probability']:.3f} ({calibration['threshold_method']})")
+        dependence = calibration.get("name_dependence")
+        if dependence:
+            table.add_row("pairs sharing both names, reweighed (given names depend on family names)",
+                          f"{dependence['pairs_corrected']:,} ({dependence['pairs_lowered']:,} lowered, "
+                          f"{dependence['pairs_raised']:,} raised)")
+        unpartnered = calibration.get("unpartnered")
+        if unpartnered and unpartnered.get("pairs_raised"):
+            table.add_row("pairs raised: records without a partner where sources pair nearly everyone",
+                          f"{unpartnered['pairs_raised']:,}")
         for level in calibration.get("levels_on_threshold", []):
             table.add_row("on the threshold: review these links",
                           f"{level['pairs']:,} pairs at '{level['label']}' score {level['share_matching']:.3f}")
