@@ -71,9 +71,10 @@ SAME_PLACE = "(ctx_uprn_l = ctx_uprn_r OR ctx_address_l = ctx_address_r OR ctx_p
 SAME_ADDRESS = "(ctx_uprn_l = ctx_uprn_r OR ctx_address_l = ctx_address_r)"
 SAME_FAMILY = "(ctx_family_l = ctx_family_r)"
 #: a twin's record may carry a typo in the family name the twins share (measured: most of the
-#: twins the 1M county still merged): the twin level reads "the same family name token, or a
-#: family-name Dice at the shipped family comparison's highest threshold"
-TWIN_FAMILY_DICE = 0.65
+#: twins the 1M county still merged, at family-name Dice 0.54-0.83): the twin level reads "the
+#: same family name token, a family-name Dice of at least this, or a name part shared"; at one
+#: date of birth and address, family names this alike are one family's
+TWIN_FAMILY_DICE = 0.5
 FAMILY_ALIKE = f"({SAME_FAMILY} OR coalesce({dice('bf_family')} >= {TWIN_FAMILY_DICE}, false))"
 SHARED_PART = "list_has_any(ctx_name_parts_l, ctx_name_parts_r)"
 #: one name, or the same name parts in other positions (given and family swapped)
