@@ -55,6 +55,7 @@ from protocols.assessment import COOCCURRENCE_CLEAR
 from protocols.encoders import BloomEncoder, TokenEncoder
 from protocols.encoding import BLOOM_KEY_LABELS
 from protocols.intruder import (
+    DOB_TOKEN_PLAINTEXT,
     PLAINTEXT_OF_CLEAR,
     PUBLIC_KIND_OF,
     HubView,
@@ -76,7 +77,6 @@ from protocols.normalise import (
     normalise_address,
     nysiis,
     parse_postcode,
-    swap_day_month,
 )
 from protocols.normalise.names import family_name_parts
 from protocols.protocol_document import key_label
@@ -637,7 +637,7 @@ def cooccurrence_gate(county: SealedCounty, view: HubView, true_dobs: dict) -> l
             results.append(GateResult("co-occurrence", f"{column} x {clear}", total, hits, found.share))
     pinned = view.column("birth_date_pinned")
     own = sum(1 for v in pinned if v)
-    for column, plaintext in (("tok_dob", _iso), ("tok_dob_swapped", _swapped_iso)):
+    for column, plaintext in DOB_TOKEN_PLAINTEXT.items():
         tokens = view.column(column)
         guesses = pinned_join(tokens, pinned, plaintext)
         hits = _reidentified(tokens, guesses, _column_truth(county, column))
@@ -650,15 +650,6 @@ def cooccurrence_gate(county: SealedCounty, view: HubView, true_dobs: dict) -> l
     results.append(GateResult("co-occurrence", "tok_dob x true date of birth in clear (control)", total, control,
                               None, control / total))
     return results
-
-
-def _iso(value: str) -> str:
-    return value
-
-
-def _swapped_iso(value: str) -> str | None:
-    swapped = swap_day_month(dt.date.fromisoformat(value))
-    return swapped.isoformat() if swapped else None
 
 
 def clear_dob_gate(county: SealedCounty, view: HubView) -> GateResult:

@@ -86,22 +86,30 @@ def _source_pair(x: str, y: str) -> str:
             f"greatest(split_part({x}, '|', 1), split_part({y}, '|', 1))")
 
 
-#: per source: P(a person has 2+ records there | 1+) and P(3+ | 2+); per source pair: P(a person
-#: with a record in sa has one in sb). Smoothed (+0.5, +1) so that no factor is 0 or infinite.
-_COMPOSITION = f"""
-    CREATE OR REPLACE TEMP TABLE _acc_held AS
-        SELECT person_id, source, count(*) AS n FROM {PERSONS} GROUP BY ALL;
-    CREATE OR REPLACE TEMP TABLE _acc_repeat AS
+def composition_sql(members: str, prefix: str) -> str:
+    """SQL (statements separated by ``;``) of what the persons of ``members`` (columns
+    person_id, source: one row per record) hold per source, as three temp tables:
+    ``{prefix}held`` (person_id, source, n), ``{prefix}repeat`` (per source: d = P(a person
+    has 2+ records there | 1+), e = P(3+ | 2+)) and ``{prefix}cover`` (per source pair sa, sb:
+    P(a person with a record in sa has one in sb)). Smoothed (+0.5, +1) so that no factor is 0
+    or infinite. Read by the estimate here and by ``matching.partners``."""
+    return f"""
+    CREATE OR REPLACE TEMP TABLE {prefix}held AS
+        SELECT person_id, source, count(*) AS n FROM {members} GROUP BY ALL;
+    CREATE OR REPLACE TEMP TABLE {prefix}repeat AS
         SELECT source, (count(*) FILTER (n >= 2) + 0.5) / (count(*) + 1) AS d,
                (count(*) FILTER (n >= 3) + 0.5) / (count(*) FILTER (n >= 2) + 1) AS e
-        FROM _acc_held GROUP BY source;
-    CREATE OR REPLACE TEMP TABLE _acc_cover AS
+        FROM {prefix}held GROUP BY source;
+    CREATE OR REPLACE TEMP TABLE {prefix}cover AS
         SELECT s.source AS sa, o.source AS sb,
-               (count(*) FILTER (h.person_id IS NOT NULL) + 0.5) / (count(*) + 1) AS cover
-        FROM _acc_held s CROSS JOIN (SELECT DISTINCT source FROM _acc_held) o
-        LEFT JOIN _acc_held h ON h.person_id = s.person_id AND h.source = o.source
+               (count(h.person_id) + 0.5) / (count(*) + 1) AS cover
+        FROM {prefix}held s CROSS JOIN (SELECT DISTINCT source FROM {prefix}held) o
+        LEFT JOIN {prefix}held h ON h.person_id = s.person_id AND h.source = o.source
         WHERE o.source <> s.source GROUP BY ALL;
 """
+
+
+_COMPOSITION = composition_sql(PERSONS, "_acc_")
 
 
 def _side_factor(me: str) -> str:

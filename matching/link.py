@@ -121,21 +121,21 @@ def _link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con:
         comparisons_by_rule = {rule: by_rule.get(i, 0) for i, rule in enumerate(model.blocking_rules)}
         pairs_scored = sum(by_rule.values())
     with step("cluster"):
-        guards = guarded_edges(con, pairs, settings, model.threshold)
-        conflicted, split_rounds = _cluster(con, model)
-        if settings.clustering.name_dependence != "off":
-            # the first clustering's persons measure how given names depend on family names
-            dependence = correct_name_dependence(con, pairs, CLUSTERS_TABLE, settings.clustering.name_dependence)
+        guards, conflicted, split_rounds = _guard_and_cluster(con, pairs, settings, model)
+        clustering = settings.clustering
+        # the first clustering's persons measure what the pairs alone cannot: how given names
+        # depend on family names, and which records still lack a partner; each reweighs pairs
+        # and the run clusters again
+        if clustering.name_dependence != "off":
+            dependence = correct_name_dependence(con, pairs, CLUSTERS_TABLE, clustering.name_dependence)
             model.calibration = {**(model.calibration or {}), "name_dependence": dependence.as_document()}
-            guards = guarded_edges(con, pairs, settings, model.threshold)
-            conflicted, split_rounds = _cluster(con, model)
-        if settings.clustering.unpartnered_min_factor != "off":
+            guards, conflicted, split_rounds = _guard_and_cluster(con, pairs, settings, model)
+        if clustering.unpartnered_min_factor != "off":
             partners = raise_unpartnered_pairs(con, pairs, CLUSTERS_TABLE, model.threshold,
-                                               settings.clustering.unpartnered_min_factor)
+                                               clustering.unpartnered_min_factor)
             model.calibration = {**(model.calibration or {}), "unpartnered": partners.as_document()}
             if partners.pairs_raised:
-                guards = guarded_edges(con, pairs, settings, model.threshold)
-                conflicted, split_rounds = _cluster(con, model)
+                guards, conflicted, split_rounds = _guard_and_cluster(con, pairs, settings, model)
         _write_persons(con)
         accuracy = estimate_accuracy(con, pairs, left_out, model.matches_from_exact_rule(), model.blocking_rules)
         oversize, largest = con.execute(
@@ -154,6 +154,13 @@ def _link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con:
     return LinkSummary(loaded.records, loaded.rows, persons, pairs_scored, guards, conflicted, split_rounds, oversize,
                        largest, loaded.key_fingerprint, model_path, charts, households, comparisons_by_rule, seconds,
                        loaded.extracts, model.calibration or {}, accuracy)
+
+
+def _guard_and_cluster(con: duckdb.DuckDBPyConnection, pairs: str, settings: LinkageSettings,
+                       model: LinkageModel) -> tuple[GuardSummary, int, int]:
+    """Edges from the pairs at the threshold that no guard forbids, then clusters of them."""
+    guards = guarded_edges(con, pairs, settings, model.threshold)
+    return (guards, *_cluster(con, model))
 
 
 def _cluster(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> tuple[int, int]:

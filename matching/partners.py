@@ -19,7 +19,8 @@ records of one source), and the run clusters again. Weak factors are left alone:
 sources cover different people (a county's schools and police), a free record is ordinary,
 and the model's probabilities for pairs of different people there are over-confident already
 (measured on the 1M county: raising them all would add 1,317 false pairs for 294 true).
-Counts are of first-pass persons; smoothed (+0.5, +1) so that no factor is 0 or infinite.
+Counts are of first-pass persons, by the estimate's own composition tables
+(``matching.accuracy.composition_sql``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import asdict, dataclass
 import duckdb
 
 from familylink.core.tables import LINKAGE_RECORDS
+from matching.accuracy import composition_sql
 
 #: the two sides' Bayes factors together must reach this (16: four bits) for a pair to be raised
 MIN_FACTOR = 16.0
@@ -50,17 +52,11 @@ def raise_unpartnered_pairs(con: duckdb.DuckDBPyConnection, pairs: str, clusters
     """Raise, in ``pairs``, the weight of pairs below ``threshold`` across two sources whose
     records' persons (``clusters``: unique_id, cluster_id) hold no record of the other's source,
     where the sources pair nearly everyone (factor >= ``min_factor``); mutual best only."""
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _held AS
-        SELECT c.cluster_id, r.source, count(*) AS n
-        FROM {clusters} c JOIN {LINKAGE_RECORDS} r USING (unique_id) GROUP BY ALL""")
-    con.execute("""CREATE OR REPLACE TEMP TABLE _repeat AS
-        SELECT source, (count(*) FILTER (n >= 2) + 0.5) / (count(*) + 1) AS d FROM _held GROUP BY source""")
-    con.execute("""CREATE OR REPLACE TEMP TABLE _cover AS
-        SELECT s.source AS sa, o.source AS sb,
-               (count(h.cluster_id) + 0.5) / (count(*) + 1) AS cover
-        FROM _held s CROSS JOIN (SELECT DISTINCT source FROM _held) o
-        LEFT JOIN _held h ON h.cluster_id = s.cluster_id AND h.source = o.source
-        WHERE o.source <> s.source GROUP BY ALL""")
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW _members AS SELECT c.cluster_id AS person_id, r.source
+                    FROM {clusters} c JOIN {LINKAGE_RECORDS} r USING (unique_id)""")
+    for statement in composition_sql("_members", "_partners_").split(";"):
+        if statement.strip():
+            con.execute(statement)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _raised AS
         WITH candidates AS (
             SELECT p.left_id, p.right_id, p.match_weight, p.match_probability,
@@ -71,13 +67,13 @@ def raise_unpartnered_pairs(con: duckdb.DuckDBPyConnection, pairs: str, clusters
             JOIN {LINKAGE_RECORDS} r ON r.unique_id = p.right_id
             JOIN {clusters} kl ON kl.unique_id = p.left_id
             JOIN {clusters} kr ON kr.unique_id = p.right_id
-            JOIN _repeat dl ON dl.source = l.source
-            JOIN _repeat dr ON dr.source = r.source
-            JOIN _cover cl ON cl.sa = l.source AND cl.sb = r.source
-            JOIN _cover cr ON cr.sa = r.source AND cr.sb = l.source
+            JOIN _partners_repeat dl ON dl.source = l.source
+            JOIN _partners_repeat dr ON dr.source = r.source
+            JOIN _partners_cover cl ON cl.sa = l.source AND cl.sb = r.source
+            JOIN _partners_cover cr ON cr.sa = r.source AND cr.sb = l.source
             WHERE l.source <> r.source AND kl.cluster_id <> kr.cluster_id AND p.match_probability < ?
-              AND NOT EXISTS (SELECT 1 FROM _held h WHERE h.cluster_id = kl.cluster_id AND h.source = r.source)
-              AND NOT EXISTS (SELECT 1 FROM _held h WHERE h.cluster_id = kr.cluster_id AND h.source = l.source)
+              AND NOT EXISTS (SELECT 1 FROM _partners_held h WHERE h.person_id = kl.cluster_id AND h.source = r.source)
+              AND NOT EXISTS (SELECT 1 FROM _partners_held h WHERE h.person_id = kr.cluster_id AND h.source = l.source)
         ), strong AS (
             SELECT *, match_weight + log2(factor) AS raised FROM candidates WHERE factor >= ?
         ), ranked AS (
@@ -91,6 +87,7 @@ def raise_unpartnered_pairs(con: duckdb.DuckDBPyConnection, pairs: str, clusters
     con.execute(f"""UPDATE {pairs} SET match_weight = x.raised,
                         match_probability = 1.0 / (1.0 + pow(2.0, -x.raised))
                     FROM _raised x WHERE {pairs}.left_id = x.left_id AND {pairs}.right_id = x.right_id""")
-    for table in ("_held", "_repeat", "_cover", "_raised"):
+    for table in ("_partners_held", "_partners_repeat", "_partners_cover", "_raised"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute("DROP VIEW IF EXISTS _members")
     return PartnerSummary(min_factor, int(raised), round(math.log2(max(float(largest), 1.0)), 3))

@@ -27,7 +27,6 @@ assessment should pass published name frequencies with ``--public-names``.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
@@ -40,6 +39,7 @@ from familylink.core.contract import (
 from familylink.core.errors import ConfigError, Problem
 from protocols.intruder import (
     DERIVED_CLEAR,
+    DOB_TOKEN_PLAINTEXT,
     PUBLIC_KIND_OF,
     HubView,
     cooccurrence,
@@ -51,7 +51,6 @@ from protocols.intruder import (
     read_public_list,
     value_counts,
 )
-from protocols.normalise import swap_day_month
 
 ASSESSMENT_FORMAT = "familylink-privacy-assessment"
 ASSESSMENT_VERSION = 1
@@ -128,7 +127,7 @@ def _cooccurrence_rows(view: HubView) -> list[dict]:
         if best is not None and best.share == 0:
             rows.append({"column": column, "clear": "(every clear attribute)", "decoded": 0.0, "tokens_decoded": 0})
     pinned = view.column("birth_date_pinned")
-    for column, plaintext in (("tok_dob", _same), ("tok_dob_swapped", _swapped)):
+    for column, plaintext in DOB_TOKEN_PLAINTEXT.items():
         tokens = view.column(column)
         decoding = pinned_join(tokens, pinned, plaintext)
         decoded = sum(1 for t in tokens if t in decoding)
@@ -136,15 +135,6 @@ def _cooccurrence_rows(view: HubView) -> list[dict]:
                      "decoded": round(decoded / len(tokens), 4) if tokens else 0.0,
                      "tokens_decoded": len(decoding)})
     return rows
-
-
-def _same(value: str) -> str:
-    return value
-
-
-def _swapped(value: str) -> str | None:
-    swapped = swap_day_month(dt.date.fromisoformat(value))
-    return swapped.isoformat() if swapped else None
 
 
 def _graph_rows(view: HubView, public: dict[str, dict[str, float]]) -> list[dict]:

@@ -47,7 +47,7 @@ from familylink.core.contract import (
     SEALED_TOKEN_COLUMNS,
     SEALED_TOKEN_LIST_COLUMNS,
 )
-from protocols.normalise import age_in_months, age_in_years, bigrams
+from protocols.normalise import age_in_months, age_in_years, bigrams, swap_day_month
 from protocols.sealed import SealedExtract, open_sealed_folder
 
 #: Clear attributes the hub can derive from the sealed columns and the manifest, and how.
@@ -201,6 +201,20 @@ def _pinned_date(row: dict, bounds: list | None) -> str | None:
             found.append(day)
         day += dt.timedelta(days=1)
     return found[0].isoformat() if len(found) == 1 else None
+
+
+def _same_date(value: str) -> str:
+    return value
+
+
+def _swapped_date(value: str) -> str | None:
+    swapped = swap_day_month(dt.date.fromisoformat(value))
+    return swapped.isoformat() if swapped else None
+
+
+#: the date-of-birth token columns and how each encodes a date (ISO): the whole date, and the
+#: date with day and month swapped (None where the swap is no date)
+DOB_TOKEN_PLAINTEXT = {"tok_dob": _same_date, "tok_dob_swapped": _swapped_date}
 
 
 def pinned_join(tokens: list, pinned: list, plaintext: Callable[[str], str | None] = lambda v: v) -> dict:
