@@ -61,8 +61,8 @@ from familylink.core.tables import LINKAGE_RECORDS, PERSONS
 _LOWEST_BAND = 0.05
 #: Lincoln-Petersen needs this many expected matches caught by both kinds of rule
 _MIN_OVERLAP = 20.0
-#: a rule needs one date of birth when it equates the full date (or its day-month swap), or
-#: both its month and day
+#: a rule needs one date of birth when it equates the full date (or its day-month swap: since
+#: schema version 3 no token of a part of the date travels)
 _FULL_DATE = re.compile(r"\btok_dob(_swapped)?\s*=\s*r\.tok_dob\b|\bl\.tok_dob\s*=\s*r\.tok_dob(_swapped)?\b")
 
 
@@ -72,7 +72,7 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 def needs_one_date(rule: str) -> bool:
     """The blocking rule reaches a pair only when both records carry one date of birth."""
-    return bool(_FULL_DATE.search(rule)) or ("tok_dob_month" in rule and "tok_dob_day" in rule)
+    return bool(_FULL_DATE.search(rule))
 
 
 def _sum(expression: str, condition: str = "true") -> str:
