@@ -21,6 +21,7 @@ from familylink.synth.identifiers import (
     ni_numbers,
     upn_is_valid,
 )
+from familylink.synth.names import one_name
 from familylink.synth.population import build_population
 from familylink.synth.records import SOURCE_IDENTITY_COLUMNS, source_columns
 from familylink.synth.truth_rules import evaluate, months_before
@@ -182,6 +183,8 @@ def test_population_has_twins_with_different_names_and_juniors():
     twins = persons[persons["twin_of"] >= 0]
     other = persons.iloc[twins["twin_of"].to_numpy()]
     assert (twins["given_name"].to_numpy() != other["given_name"].to_numpy()).all()
+    # nor two spellings or forms of one name (MOHAMMAD and MUHAMMAD, WILLIAM and LIAM)
+    assert not any(one_name(a, b) for a, b in zip(twins["given_name"], other["given_name"], strict=True))
     # a father and son with the same name (different dates of birth) exist
     key = persons[["household", "given_name", "family_name"]]
     same = persons[key.duplicated(keep=False)]

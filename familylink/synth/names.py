@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pandas as pd
 
@@ -35,6 +37,29 @@ def given_names(
     return out
 
 
+@cache
+def _given_name_groups() -> dict[str, frozenset[str]]:
+    """Upper-cased given name -> the names of its variant groups in the bundled table (a name
+    and its variants form one group: MUHAMMAD, MOHAMMAD and MOHAMMED; WILLIAM, BILL and LIAM)."""
+    table = tables.name_variants()
+    table = table[table["field"] == "given"]
+    out: dict[str, set[str]] = {}
+    for name, variant in zip(table["name"].str.upper(), table["variant"].str.upper(), strict=True):
+        out.setdefault(name, {name}).add(name)
+        out.setdefault(variant, {variant}).add(name)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def one_name(a: str, b: str) -> bool:
+    """True where ``a`` and ``b`` are one given name: equal, or spellings or short forms of one
+    name in the bundled variant table (parents do not call twins MOHAMMAD and MUHAMMAD)."""
+    a, b = a.upper(), b.upper()
+    if a == b:
+        return True
+    groups = _given_name_groups()
+    return bool(groups.get(a, frozenset({a})) & groups.get(b, frozenset({b})))
+
+
 def redraw_equal(
     rng: np.random.Generator,
     names: np.ndarray,
@@ -43,10 +68,11 @@ def redraw_equal(
     sex: np.ndarray,
     birth_year: np.ndarray,
 ) -> np.ndarray:
-    """Redraw ``names`` wherever they equal ``others`` (twins, middle = given), a few rounds."""
+    """Redraw ``names`` wherever they are one name with ``others`` (equal, or two spellings
+    or forms of one name: twins, siblings, middle = given), a few rounds."""
     names = names.copy()
     for _ in range(8):
-        same = np.flatnonzero(names == others)
+        same = np.flatnonzero([one_name(a, b) for a, b in zip(names, others, strict=True)])
         if same.size == 0:
             break
         names[same] = given_names(rng, community[same], sex[same], birth_year[same])
