@@ -144,8 +144,9 @@ def _pairs_sql(pairs: str) -> str:
             SELECT p.sources, (coalesce(k.links, 0) + 0.5) / greatest(p.n, 1) AS rate
             FROM pairs p LEFT JOIN linked k USING (sources)
         )
-        SELECT sources, rate / ((SELECT count(*) + 0.5 FROM _acc_links) / (SELECT greatest(sum(n), 1) FROM pairs)) AS odds
-        FROM rates;
+        SELECT sources, rate / ((SELECT count(*) + 0.5 FROM _acc_links) / (SELECT greatest(sum(n), 1) FROM pairs))
+                        / pow(2.0, coalesce(a.bits, 0.0)) AS odds
+        FROM rates LEFT JOIN _acc_applied a USING (sources);
     CREATE OR REPLACE TEMP TABLE _acc_scored AS
         SELECT least(left_id, right_id) AS x, greatest(left_id, right_id) AS y,
                CASE WHEN match_probability >= 1 THEN 1.0 ELSE
@@ -279,15 +280,21 @@ def _never_compared(con: duckdb.DuckDBPyConnection, blocking: dict[str, float]) 
 
 
 def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict[str, float],
-                      matches_from_rule: float | None = None, blocking_rules: list[str] | None = None) -> dict:
+                      matches_from_rule: float | None = None, blocking_rules: list[str] | None = None,
+                      applied_prior: dict[str, float] | None = None) -> dict:
     """Expected precision, recall and F1 of the person links, overall and per source pair.
 
     ``pairs``: the kept scored pairs (left_id, right_id, match_probability); ``left_out``:
     the sum of match probabilities of the pairs not kept, per "source|source";
     ``blocking_rules``: the rules that made the pairs (SQL over ``l.``/``r.``), for the
     matches blocking never reached (none given, or no estimate: blocking is taken to reach
-    every match, and a link never compared counts at its path).
+    every match, and a link never compared counts at its path); ``applied_prior``: the bits
+    ``matching.source_prior`` already added per "source|source" (the estimate's own source-pair
+    odds take them back out, so no pair is moved twice).
     """
+    con.execute("CREATE OR REPLACE TEMP TABLE _acc_applied (sources VARCHAR, bits DOUBLE)")
+    if applied_prior:
+        con.executemany("INSERT INTO _acc_applied VALUES (?, ?)", [[k, v] for k, v in sorted(applied_prior.items())])
     for statement in (_COMPOSITION + _pairs_sql(pairs)).split(";"):
         if statement.strip():
             con.execute(statement)
@@ -323,7 +330,8 @@ def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict
         # blocking and scoring see only the matches they reach; the exact-rule count does not
         low = {"expected_matches_from_exact_rule": round(matches_from_rule, 1),
                "recall_if_the_rule_count_is_right": _ratio(true_links, max(matches_from_rule, overall["expected_matches"]))}
-    for table in ("_acc_held", "_acc_repeat", "_acc_cover", "_acc_scored", "_acc_stratum", "_acc_links", "_acc_paths", "_acc_pairs", "_acc_missed"):
+    for table in ("_acc_held", "_acc_repeat", "_acc_cover", "_acc_scored", "_acc_stratum", "_acc_links", "_acc_paths",
+                  "_acc_pairs", "_acc_missed", "_acc_applied"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return {
         **overall,

@@ -26,6 +26,7 @@ from matching.load import load_sealed_folder
 from matching.model import LinkageModel, load_model_document
 from matching.partners import raise_unpartnered_pairs
 from matching.settings import LinkageSettings
+from matching.source_prior import apply_source_pair_prior
 
 Progress = Callable[[str, int, int], None]
 CLUSTERS_TABLE = "person_clusters"
@@ -124,12 +125,19 @@ def _link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con:
         guards, conflicted, split_rounds = _guard_and_cluster(con, pairs, settings, model)
         clustering = settings.clustering
         # the first clustering's persons measure what the pairs alone cannot: how given names
-        # depend on family names, and which records still lack a partner; each reweighs pairs
-        # and the run clusters again
+        # depend on family names, how often each source pair links, and which records still
+        # lack a partner; each reweighs pairs and the run clusters again
         if clustering.name_dependence != "off":
             dependence = correct_name_dependence(con, pairs, CLUSTERS_TABLE, clustering.name_dependence)
             model.calibration = {**(model.calibration or {}), "name_dependence": dependence.as_document()}
             guards, conflicted, split_rounds = _guard_and_cluster(con, pairs, settings, model)
+        applied_prior: dict[str, float] = {}
+        if clustering.source_pair_prior != "off":
+            prior = apply_source_pair_prior(con, pairs, CLUSTERS_TABLE, clustering.source_pair_prior)
+            model.calibration = {**(model.calibration or {}), "source_pair_prior": prior.as_document()}
+            applied_prior = prior.bits_by_source_pair
+            if prior.pairs_moved:
+                guards, conflicted, split_rounds = _guard_and_cluster(con, pairs, settings, model)
         if clustering.unpartnered_min_factor != "off":
             partners = raise_unpartnered_pairs(con, pairs, CLUSTERS_TABLE, model.threshold,
                                                clustering.unpartnered_min_factor)
@@ -137,7 +145,8 @@ def _link_persons(extracts: Path, run_dir: Path, settings: LinkageSettings, con:
             if partners.pairs_raised:
                 guards, conflicted, split_rounds = _guard_and_cluster(con, pairs, settings, model)
         _write_persons(con)
-        accuracy = estimate_accuracy(con, pairs, left_out, model.matches_from_exact_rule(), model.blocking_rules)
+        accuracy = estimate_accuracy(con, pairs, left_out, model.matches_from_exact_rule(), model.blocking_rules,
+                                     applied_prior)
         oversize, largest = con.execute(
             f"SELECT count(*) FILTER (n > ?), coalesce(max(n), 0) FROM "
             f"(SELECT count(*) AS n FROM {PERSONS} GROUP BY person_id)",

@@ -93,6 +93,11 @@ class Clustering(_Document):
     #: in each other's source by the Bayes factor of that (``matching.partners``), when the two
     #: sides' factors together reach this; ``off``: never
     unpartnered_min_factor: Annotated[float, Field(gt=1)] | Literal["off"] = 16.0
+    #: after a first clustering, lower the pairs of a source pair that links less often than
+    #: the partnership as a whole (two records of a source holding each person once) by the
+    #: ratio of the rates (``matching.source_prior``): the number is the links of the overall
+    #: rate that shrink a source pair with few pairs or links; ``off``: one prior for all pairs
+    source_pair_prior: Annotated[float, Field(gt=0)] | Literal["off"] = 10.0
     oversize_cluster: Annotated[int, Field(ge=2)] = 12
 
 

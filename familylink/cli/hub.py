@@ -100,6 +100,12 @@ def link(extracts_dir, run_dir, model_file, linkage_file, memory_limit, quiet) -
             table.add_row("pairs sharing both names, reweighed (given names depend on family names)",
                           f"{dependence['pairs_corrected']:,} ({dependence['pairs_lowered']:,} lowered, "
                           f"{dependence['pairs_raised']:,} raised)")
+        source_prior = calibration.get("source_pair_prior")
+        if source_prior and source_prior.get("pairs_moved"):
+            lowered = sorted((bits, pair) for pair, bits in source_prior["bits_by_source_pair"].items() if bits < 0)
+            table.add_row("pairs lowered: sources that link less often than the partnership (lowest first)",
+                          f"{source_prior['pairs_moved']:,} (" + ", ".join(f"{pair} {bits:+.1f} bits"
+                                                                     for bits, pair in lowered[:3]) + ")")
         unpartnered = calibration.get("unpartnered")
         if unpartnered and unpartnered.get("pairs_raised"):
             table.add_row("pairs raised: records without a partner where sources pair nearly everyone",
