@@ -36,6 +36,17 @@ def test_a_dateless_record_keeps_its_stronger_link_to_people_born_years_apart():
     assert summary.dropped_dateless_links == 1 and summary.edges_kept == 2
 
 
+def test_a_father_and_son_of_one_name_scored_below_the_threshold_are_still_two_people():
+    # a police record without a date of birth (the father) links the father's DWP record (64)
+    # and the son's school record (11); father and son were scored (one name, one address,
+    # dates far apart) but below the threshold: not one person, so the weaker link goes
+    con = _database([("police", None, None), ("dwp", "d1", 64), ("school", "d2", 11)],
+                    [("police", "dwp", 0.99), ("police", "school", 0.98), ("dwp", "school", 0.04)])
+    summary = guarded_edges(con, "pairs", load_linkage_settings(), 0.5)
+    assert _edges(con) == {("police", "dwp")}
+    assert summary.dropped_dateless_links == 1
+
+
 def test_equally_strong_links_are_both_dropped():
     con = _database([("h", None, None), ("x", "d1", 46), ("y", "d2", 9)],
                     [("h", "x", 0.8), ("y", "h", 0.8)])
@@ -43,12 +54,12 @@ def test_equally_strong_links_are_both_dropped():
     assert _edges(con) == set()
 
 
-def test_no_drop_when_the_two_were_scored_alike_or_are_of_an_age():
-    # x and y born years apart but scored as a pair (a typo in the year of one person's records)
-    scored = _database([("h", None, None), ("x", "d1", 46), ("y", "d2", 36)],
-                       [("h", "x", 0.9), ("h", "y", 0.7), ("x", "y", 0.3)])
-    guarded_edges(scored, "pairs", load_linkage_settings(), 0.5)
-    assert _edges(scored) == {("h", "x"), ("h", "y")}
+def test_no_drop_when_the_two_are_linked_themselves_or_are_of_an_age():
+    # x and y born years apart but linked as one person (a typo in the year of one record)
+    linked = _database([("h", None, None), ("x", "d1", 46), ("y", "d2", 36)],
+                       [("h", "x", 0.9), ("h", "y", 0.7), ("x", "y", 0.6)])
+    guarded_edges(linked, "pairs", load_linkage_settings(), 0.5)
+    assert _edges(linked) == {("h", "x"), ("h", "y"), ("x", "y")}
     # ages two years apart: extracts a year apart and a birthday between them
     near = _database([("h", None, None), ("x", "d1", 46), ("y", "d2", 44)],
                      [("h", "x", 0.9), ("h", "y", 0.7)])
