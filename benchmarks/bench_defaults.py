@@ -20,11 +20,16 @@ truth), the prior and the threshold the run chose.
   surname, date of birth as one health extract; ``city`` and ``email`` have no contract column.
   Textbook plaintext Splink on the same three columns is run and scored in the same run.
 - ``county``: the synthetic county (``familylink synth``, seed 7) sealed from all seven sources.
+- ``county_noisy``: the same county with every recording error of ``CorruptionSettings`` three
+  times as often (typos, nicknames, missing and wrong dates, stale addresses, blank identifiers).
+- ``county_concentrated``: the county of shape ``concentrated-names`` (the commonest names
+  commoner still: name weights raised to the power 1.25).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -51,7 +56,8 @@ from protocols.keys import PartnershipKey  # noqa: E402
 from protocols.seal import pseudonymise  # noqa: E402
 
 FAKE_1000 = HERE.parent.parent / "shared" / "data" / "fake_1000.csv"
-DATASETS = ("febrl3", "febrl3_postcode", "febrl4", "fake_1000", "county", "febrl1", "febrl2")
+COUNTIES = ("county", "county_noisy", "county_concentrated")
+DATASETS = ("febrl3", "febrl3_postcode", "febrl4", "fake_1000", *COUNTIES, "febrl1", "febrl2")
 FEBRL_EXTRACT_DATE = dt.date(2005, 1, 1)
 
 
@@ -94,11 +100,18 @@ def prepare(dataset: str, root: Path, key: PartnershipKey, people: int) -> pd.Da
                                                                   lineterminator="\n")
         _seal(raw / "health.csv", sealed, "health", key, date_format=None, extract_date=dt.date(2024, 1, 1))
         return pd.DataFrame({"unique_id": "health|" + fake["unique_id"], "entity": fake["cluster"].astype(int)})
-    if dataset == "county":
+    if dataset in COUNTIES:
         from familylink.pipeline import seal_folder
-        from familylink.synth import generate_county
+        from familylink.synth import CorruptionSettings, generate_county
 
-        generate_county(people, 7, dt.date(2026, 9, 30), root / "county")
+        corruption = shape = None
+        if dataset == "county_noisy":  # every recording error three times as often
+            default = CorruptionSettings()
+            corruption = dataclasses.replace(default, **{
+                f.name: min(1.0, 3 * getattr(default, f.name)) for f in dataclasses.fields(default)})
+        if dataset == "county_concentrated":
+            shape = "concentrated-names"
+        generate_county(people, 7, dt.date(2026, 9, 30), root / "county", corruption=corruption, shape=shape)
         seal_folder(root / "county" / "raw", sealed, key, load_agreements(default_agreements_dir()),
                     extract_date=dt.date(2026, 9, 30))
         records = pd.read_csv(root / "county" / "truth" / "records.csv", dtype=str)
@@ -166,7 +179,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     try:
         for dataset in args.datasets:
-            root = base / (f"{dataset}-{args.people}" if dataset == "county" else dataset)
+            root = base / (f"{dataset}-{args.people}" if dataset in COUNTIES else dataset)
             truth_file = root / "truth.parquet"
             if not truth_file.exists():
                 shutil.rmtree(root, ignore_errors=True)
