@@ -340,15 +340,9 @@ def _distinct_weight(weight: float, others: list[float]) -> float:
 
 def _differ_m(comparison) -> float:
     """P(the field clearly differs | match) for a pattern level's calibration: EM's m of the
-    else level, but at least the m of the field's weakest agreeing level (a date far apart is
-    taken to be at least as common among matches as a date with one part wrong): EM's m of
-    the else level is learnt without the pattern's own pairs, and collapses where they were
-    most of the matches that differ (FEBRL: dates wrong at one name and address)."""
+    else level (learnt without the pattern's own pairs)."""
     levels = [x for x in comparison.comparison_levels if not x.is_null_level]
-    else_level = next(x for x in levels if x._is_else_level)
-    agreeing = [x for x in levels if not x._is_else_level and not x._fix_m_probability]
-    floor = float(agreeing[-1].m_probability) if agreeing and comparison.output_column_name == "date_of_birth" else 0.0
-    return max(float(else_level.m_probability), floor)
+    return float(next(x for x in levels if x._is_else_level).m_probability)
 
 
 def load_model_document(path: str | Path) -> dict:
