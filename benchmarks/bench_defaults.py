@@ -24,6 +24,8 @@ truth), the prior and the threshold the run chose.
   times as often (typos, nicknames, missing and wrong dates, stale addresses, blank identifiers).
 - ``county_concentrated``: the county of shape ``concentrated-names`` (the commonest names
   commoner still: name weights raised to the power 1.25).
+- ``county_no_ids``: the county with every national identifier and UPRN left blank (names,
+  dates of birth and addresses only, as another partnership's extracts may be).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from protocols.keys import PartnershipKey  # noqa: E402
 from protocols.seal import pseudonymise  # noqa: E402
 
 FAKE_1000 = HERE.parent.parent / "shared" / "data" / "fake_1000.csv"
-COUNTIES = ("county", "county_noisy", "county_concentrated")
+COUNTIES = ("county", "county_noisy", "county_concentrated", "county_no_ids")
 DATASETS = ("febrl3", "febrl3_postcode", "febrl4", "fake_1000", *COUNTIES, "febrl1", "febrl2")
 FEBRL_EXTRACT_DATE = dt.date(2005, 1, 1)
 
@@ -109,6 +111,8 @@ def prepare(dataset: str, root: Path, key: PartnershipKey, people: int) -> pd.Da
             default = CorruptionSettings()
             corruption = dataclasses.replace(default, **{
                 f.name: min(1.0, 3 * getattr(default, f.name)) for f in dataclasses.fields(default)})
+        if dataset == "county_no_ids":  # no NHS number, NI number, UPN or UPRN anywhere
+            corruption = dataclasses.replace(CorruptionSettings(), identifier_missing=1.0)
         if dataset == "county_concentrated":
             shape = "concentrated-names"
         generate_county(people, 7, dt.date(2026, 9, 30), root / "county", corruption=corruption, shape=shape)
