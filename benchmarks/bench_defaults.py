@@ -24,7 +24,7 @@ truth), the prior and the threshold the run chose.
   times as often (typos, nicknames, missing and wrong dates, stale addresses, blank identifiers).
 - ``county_concentrated``: the county of shape ``concentrated-names`` (the commonest names
   commoner still: name weights raised to the power 1.25).
-- ``county_no_ids``: the county with every national identifier and UPRN left blank (names,
+- ``county_no_ids``: the county with every national identifier and UPRN blanked in its raw extracts (names,
   dates of birth and addresses only, as another partnership's extracts may be).
 """
 
@@ -111,11 +111,13 @@ def prepare(dataset: str, root: Path, key: PartnershipKey, people: int) -> pd.Da
             default = CorruptionSettings()
             corruption = dataclasses.replace(default, **{
                 f.name: min(1.0, 3 * getattr(default, f.name)) for f in dataclasses.fields(default)})
-        if dataset == "county_no_ids":  # no NHS number, NI number, UPN or UPRN anywhere
-            corruption = dataclasses.replace(CorruptionSettings(), identifier_missing=1.0)
         if dataset == "county_concentrated":
             shape = "concentrated-names"
         generate_county(people, 7, dt.date(2026, 9, 30), root / "county", corruption=corruption, shape=shape)
+        if dataset == "county_no_ids":  # no NHS number, NI number, UPN or UPRN anywhere
+            from familylink.synth.blank import blank_columns
+
+            blank_columns(root / "county" / "raw")
         seal_folder(root / "county" / "raw", sealed, key, load_agreements(default_agreements_dir()),
                     extract_date=dt.date(2026, 9, 30))
         records = pd.read_csv(root / "county" / "truth" / "records.csv", dtype=str)
