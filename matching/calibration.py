@@ -155,6 +155,9 @@ class LevelSpec:
     label: str
     weight: float  # its weight in the scored pairs (log2 Bayes factor)
     differ_m: float = float("nan")  # EM's m of "the field clearly differs"
+    #: EM's m and u of "recorded sexes differ" (the sex comparison): the sex bound on the share
+    sex_differ_m: float = float("nan")
+    sex_differ_u: float = float("nan")
 
 
 _CONTEXTS = {"given_name": f"{_sides(SAME_DOB)} AND {_sides(SAME_PLACE)} AND ({_sides(FAMILY_ALIKE)} OR "
@@ -165,6 +168,9 @@ _CONTEXTS = {"given_name": f"{_sides(SAME_DOB)} AND {_sides(SAME_PLACE)} AND ({_
 _IDENTIFIERS = ("tok_nhs", "tok_ni", "tok_upn")
 _ID_COMPARABLE = " OR ".join(f"(l.{c} IS NOT NULL AND r.{c} IS NOT NULL)" for c in _IDENTIFIERS)
 _ID_EQUAL = " OR ".join(f"l.{c} = r.{c}" for c in _IDENTIFIERS)
+_SEX_KNOWN = "(l.sex IN ('M', 'F') AND r.sex IN ('M', 'F'))"
+#: pattern pairs with both sexes recorded needed before their sexes bound the share
+MIN_SEXED_PAIRS = 10
 #: a pattern's share is read from its pairs that both carry an NHS, NI or UPN of one kind
 #: (equal: one person; different: two) when at least this many do
 MIN_IDENTIFIED_PAIRS = 10
@@ -175,7 +181,8 @@ def scored_pairs_sql(pairs: str, levels: list[LevelSpec]) -> str:
     outside the patterns' contexts, identifiers, and for each pattern level whether the pair
     is at it and whether it shares its context."""
     columns = ["p.match_weight", f"{NON_CONTEXT_SQL.replace('mw_', 'p.mw_')} AS non_context",
-               f"coalesce({_ID_COMPARABLE}, false) AS id_comparable", f"coalesce({_ID_EQUAL}, false) AS id_equal"]
+               f"coalesce({_ID_COMPARABLE}, false) AS id_comparable", f"coalesce({_ID_EQUAL}, false) AS id_equal",
+               f"coalesce({_SEX_KNOWN}, false) AS sex_known", f"coalesce({_SEX_KNOWN} AND l.sex <> r.sex, false) AS sex_differs"]
     for i, level in enumerate(levels):
         columns.append(f"{at_level_sql('p.mw_' + level.comparison, level.weight, prefixed=True)} AS level_{i}")
         columns.append(f"coalesce({_CONTEXTS[level.comparison]}, false) AS context_{i}")
@@ -210,6 +217,7 @@ def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start
     base = np.asarray(data["match_weight"], dtype=np.float64) - logit2(start_prior)  # without prior
     non_context = np.asarray(data["non_context"], dtype=np.float64)
     identified = (np.asarray(data["id_comparable"], dtype=bool), np.asarray(data["id_equal"], dtype=bool))
+    sexed = (np.asarray(data["sex_known"], dtype=bool), np.asarray(data["sex_differs"], dtype=bool))
     at = [np.asarray(data[f"level_{i}"], dtype=bool) for i in range(len(levels))]
     context = [np.asarray(data[f"context_{i}"], dtype=bool) for i in range(len(levels))]
     shares = [0.0] * len(levels)
@@ -228,7 +236,8 @@ def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start
         if prior == "auto":
             odds = _prior_fixed_point(base, total_pairs, final_weights, patterned)
         final = final_weights(odds)
-        learnt = [_calibrate_pattern(level, at[i], context[i], final, identified) for i, level in enumerate(levels)]
+        learnt = [_calibrate_pattern(level, at[i], context[i], final, identified, sexed)
+                  for i, level in enumerate(levels)]
         shares = [x.share_matching if x.pairs else 0.0 for x in learnt]
     if prior == "auto":
         odds = _prior_fixed_point(base, total_pairs, final_weights, patterned)
@@ -266,7 +275,8 @@ def household_correction(con: duckdb.DuckDBPyConnection, records: int, compariso
 
 
 def _calibrate_pattern(level: LevelSpec, in_level: np.ndarray, in_context: np.ndarray,
-                       weights: np.ndarray, identified: tuple[np.ndarray, np.ndarray]) -> PatternLevel:
+                       weights: np.ndarray, identified: tuple[np.ndarray, np.ndarray],
+                       sexed: tuple[np.ndarray, np.ndarray] | None = None) -> PatternLevel:
     """The share of a pattern level's pairs that match.
 
     Where at least ``MIN_IDENTIFIED_PAIRS`` of its pairs both carry an NHS, NI or UPN of one
@@ -279,6 +289,15 @@ def _calibrate_pattern(level: LevelSpec, in_level: np.ndarray, in_context: np.nd
     out, so r counts them back in at the share being estimated: r = (m x (B - qT) + qT) / B
     over all B expected matches, solved for its fixed point q (it is unique: q's slope is
     the share of matches in the context, below 1).
+
+    E / T rests on EM's m of a rare level, and where most matches share the context it is
+    amplified (a county of 5,000 without identifiers: EM's m of 0.005 made the twin level 0.999
+    matches, 0 of 16 true). Where ``MIN_SEXED_PAIRS`` of its pairs have both sexes recorded,
+    their sexes bound it from above: a match's sexes differ at EM's m, a non-match's at most at
+    u (two random records; twins are no likelier to differ), so the share of matches is at most
+    (u - d) / (u - m) for d the share whose sexes differ (:func:`sex_bound`). Where the
+    non-matches are of one sex (a father and son of one name) the bound is near 1 and E / T
+    stands.
     """
     pairs = int(in_level.sum())
     p = probability(weights)
@@ -302,9 +321,25 @@ def _calibrate_pattern(level: LevelSpec, in_level: np.ndarray, in_context: np.nd
         if abs(new - share) < 1e-9:
             break
         share = new
+    method = "expected matches"
+    bound = sex_bound(in_level, sexed, level.sex_differ_m, level.sex_differ_u) if sexed is not None else None
+    if bound is not None and bound < share:
+        share, method = bound, "expected matches, bounded by recorded sex"
     expected = share * pairs
     return PatternLevel(level.comparison, level.label, pairs, round(context_matches, 4), level.differ_m,
-                        round(expected, 4), round(logit2(max(share, 1e-12)), 6), "expected matches")
+                        round(expected, 4), round(logit2(max(share, 1e-12)), 6), method)
+
+
+def sex_bound(in_level: np.ndarray, sexed: tuple[np.ndarray, np.ndarray], m: float, u: float) -> float | None:
+    """The largest share of matches a pattern level's recorded sexes allow, or None (too few
+    pairs with both sexes recorded, or no trained sex comparison): d = m s + q (1 - s) with q
+    <= u gives s <= (u - d) / (u - m)."""
+    known = in_level & sexed[0]
+    n = int(known.sum())
+    if n < MIN_SEXED_PAIRS or not (0.0 <= m < u <= 1.0):
+        return None
+    differ = float((known & sexed[1]).sum()) / n
+    return min(max((u - differ) / (u - m), 1e-6), 0.999)
 
 
 def _prior_fixed_point(base: np.ndarray, total_pairs: float, final_weights, patterned: np.ndarray) -> float:

@@ -196,6 +196,7 @@ class LinkageModel:
         obj = self.linker._settings_obj
         start_prior = obj._probability_two_random_records_match
         specs, levels, others = [], {}, {}
+        sex_m_u = _sex_differ_m_u(obj.comparisons)
         for comparison in obj.comparisons:
             for level in comparison.comparison_levels:
                 if level.label_for_charts not in (TWIN_LEVEL, PARENT_CHILD_LEVEL):
@@ -211,7 +212,7 @@ class LinkageModel:
                                       [Problem("config/linkage", "training.seed",
                                                "train again with another training.seed")])
                 specs.append(LevelSpec(comparison.output_column_name, level.label_for_charts, weight,
-                                       _differ_m(comparison)))
+                                       _differ_m(comparison), *sex_m_u))
                 levels[level.label_for_charts] = level
         clustering, training = self.settings.clustering, self.settings.training
         result = calibrate(self.con, pairs, records=self.records, start_prior=start_prior, prior=training.prior,
@@ -336,6 +337,17 @@ def _distinct_weight(weight: float, others: list[float]) -> float:
     while any(abs(weight - other) < 1e-3 for other in others):
         weight -= 0.01
     return weight
+
+
+def _sex_differ_m_u(comparisons) -> tuple[float, float]:
+    """EM's m and u of "recorded sexes differ" (the sex comparison's else level), or NaNs."""
+    for comparison in comparisons:
+        if comparison.output_column_name == "sex":
+            level = next(x for x in comparison.comparison_levels if x._is_else_level)
+            m, u = level.m_probability, level.u_probability
+            if isinstance(m, float) and isinstance(u, float):
+                return m, u
+    return float("nan"), float("nan")
 
 
 def _differ_m(comparison) -> float:
