@@ -158,6 +158,9 @@ class LevelSpec:
     #: EM's m and u of "recorded sexes differ" (the sex comparison): the sex bound on the share
     sex_differ_m: float = float("nan")
     sex_differ_u: float = float("nan")
+    #: pairs of different people sharing a family name and an address (the household correction's
+    #: exact count), or NaN
+    household_pairs: float = float("nan")
 
 
 _CONTEXTS = {"given_name": f"{_sides(SAME_DOB)} AND {_sides(SAME_PLACE)} AND ({_sides(FAMILY_ALIKE)} OR "
@@ -171,6 +174,11 @@ _ID_EQUAL = " OR ".join(f"l.{c} = r.{c}" for c in _IDENTIFIERS)
 _SEX_KNOWN = "(l.sex IN ('M', 'F') AND r.sex IN ('M', 'F'))"
 #: pattern pairs with both sexes recorded needed before their sexes bound the share
 MIN_SEXED_PAIRS = 10
+#: of the pairs of different people sharing a family name and an address, the most that are
+#: twins, or a parent and child of one given name (generous: about 1 in 65 births in England
+#: are twins, and a few per cent of sons carry their father's name; the 20k synthetic county
+#: has 117 twin-level and 224 parent-child pairs for 13,427 household pairs, 0.9% and 1.7%)
+MAX_PATTERN_PAIRS_PER_HOUSEHOLD_PAIR = 0.02
 #: a pattern's share is read from its pairs that both carry an NHS, NI or UPN of one kind
 #: (equal: one person; different: two) when at least this many do
 MIN_IDENTIFIED_PAIRS = 10
@@ -322,6 +330,10 @@ def _calibrate_pattern(level: LevelSpec, in_level: np.ndarray, in_context: np.nd
             break
         share = new
     method = "expected matches"
+    if level.household_pairs == level.household_pairs:  # not NaN
+        floor = min(1.0 - MAX_PATTERN_PAIRS_PER_HOUSEHOLD_PAIR * level.household_pairs / pairs, 0.999)
+        if floor > share:
+            share, method = floor, "expected matches, raised: too few households for this many"
     bound = sex_bound(in_level, sexed, level.sex_differ_m, level.sex_differ_u) if sexed is not None else None
     if bound is not None and bound < share:
         share, method = bound, "expected matches, bounded by recorded sex"

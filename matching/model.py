@@ -197,6 +197,7 @@ class LinkageModel:
         start_prior = obj._probability_two_random_records_match
         specs, levels, others = [], {}, {}
         sex_m_u = _sex_differ_m_u(obj.comparisons)
+        household_pairs = self.household.context_matches if self.household is not None else float("nan")
         for comparison in obj.comparisons:
             for level in comparison.comparison_levels:
                 if level.label_for_charts not in (TWIN_LEVEL, PARENT_CHILD_LEVEL):
@@ -212,7 +213,7 @@ class LinkageModel:
                                       [Problem("config/linkage", "training.seed",
                                                "train again with another training.seed")])
                 specs.append(LevelSpec(comparison.output_column_name, level.label_for_charts, weight,
-                                       _differ_m(comparison), *sex_m_u))
+                                       _differ_m(comparison), *sex_m_u, household_pairs))
                 levels[level.label_for_charts] = level
         clustering, training = self.settings.clustering, self.settings.training
         result = calibrate(self.con, pairs, records=self.records, start_prior=start_prior, prior=training.prior,
