@@ -60,9 +60,13 @@ def linkage_quality(accuracy: dict, calibration: dict) -> dict[str, str]:
     a, c = accuracy, calibration
     if not a:
         return {}
-    return {"person links (estimated, no truth)":
-            f"precision {a['precision']:.3f}, recall {a['recall']:.3f}, F1 {a['f1']:.3f}; about "
-            f"{a['expected_missed_links']:,.0f} links missed; threshold {c.get('threshold_match_probability', 0):.3f}"}
+    quality = {"person links (estimated, no truth)":
+               f"precision {a['precision']:.3f}, recall {a['recall']:.3f}, F1 {a['f1']:.3f}; about "
+               f"{a['expected_missed_links']:,.0f} links missed; threshold {c.get('threshold_match_probability', 0):.3f}"}
+    warnings = [s["warning"] for s in c.get("em_sessions", []) if s.get("warning")]
+    if warnings:
+        quality["person links: warning"] = "; ".join(warnings)
+    return quality
 
 
 def sealed_name(source: str, extract_date: dt.date) -> str:

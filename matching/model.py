@@ -81,6 +81,8 @@ class LinkageModel:
         self.trained = trained is not None
         #: set by a training run's calibration; a reused model keeps the calibration it was saved with
         self.calibration: dict | None = calibration
+        #: what each EM session could learn from (a training run only): ``em_session_report``
+        self.em_sessions: list[dict] = []
 
     def _input_view(self, source: str) -> str:
         """The source's linkage records with the context copies the calibrated levels read."""
@@ -118,10 +120,14 @@ class LinkageModel:
         self.linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs,
                                                               seed=training.seed, num_chunks=training.u_chunks)
         self._household_before_em()
+        carried = comparisons_carried(self.con)
+        self.em_sessions = []
         with _em_estimates_floored():
             for rule in training.em_blocking_rules:
-                self.linker.training.estimate_parameters_using_expectation_maximisation(
+                session = self.linker.training.estimate_parameters_using_expectation_maximisation(
                     rule, max_pairs=training.em_max_pairs)  # Splink samples by a hash of the ids
+                trained = [c.output_column_name for c in session.core_model_settings.comparisons]
+                self.em_sessions.append(em_session_report(rule, trained, carried))
         self.trained = True
 
     def _household_before_em(self) -> None:
@@ -232,6 +238,8 @@ class LinkageModel:
             levels[spec.label].m_probability = max(bayes / (1.0 + bayes), MIN_PROBABILITY)
             levels[spec.label].u_probability = max(1.0 / (1.0 + bayes), MIN_PROBABILITY)
         obj._probability_two_random_records_match = result.prior
+        if self.em_sessions:
+            document["em_sessions"] = self.em_sessions
         self.calibration = document
         prior_shift = logit2(result.prior) - logit2(start_prior)
         return _pattern_weights_sql(detect, f"(match_weight + {prior_shift!r})")
@@ -338,6 +346,44 @@ def _distinct_weight(weight: float, others: list[float]) -> float:
     while any(abs(weight - other) < 1e-3 for other in others):
         weight -= 0.01
     return weight
+
+
+#: what a record must carry for a comparison to tell matches apart in an EM session
+CARRIED_SQL = {
+    "given_name": "tok_given_first IS NOT NULL",
+    "family_name": "tok_family IS NOT NULL",
+    "date_of_birth": "tok_dob IS NOT NULL",
+    "location": "coalesce(tok_uprn, tok_address, tok_postcode) IS NOT NULL",
+    "national_id": "coalesce(tok_nhs, tok_ni, tok_upn) IS NOT NULL",
+    "sex": "sex IN ('M', 'F')",
+    "middle_names": "tok_middle IS NOT NULL",
+}
+#: a comparison whose field fewer records than this share carry tells EM nothing
+MIN_CARRIED_SHARE = 0.1
+
+
+def comparisons_carried(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    """The share of linkage records carrying each comparison's field."""
+    shares = con.execute("SELECT " + ", ".join(f"avg(coalesce(({sql}), false)::INTEGER)" for sql in CARRIED_SQL.values())
+                         + f" FROM {LINKAGE_RECORDS}").fetchone()
+    return {name: float(share or 0.0) for name, share in zip(CARRIED_SQL, shares, strict=True)}
+
+
+def em_session_report(rule: str, trained: list[str], carried: dict[str, float]) -> dict:
+    """Which comparisons an EM session blocked on ``rule`` could learn from (``trained``: the
+    comparisons Splink kept in it; ``carried``: :func:`comparisons_carried`). With one field or
+    none left to tell matches from non-matches, EM cannot separate them: the m it learns for that
+    field is unreliable (fake_1000, names and dates only: in the session blocked on both names it
+    learnt m("dates far apart") = 0.001 where 49 of 286 same-name matches have them), and so are
+    the run's match probabilities and its estimate of its own accuracy."""
+    informative = sorted(c for c in trained if carried.get(c, 0.0) >= MIN_CARRIED_SHARE)
+    report = {"blocking_rule": rule, "comparisons": sorted(trained), "informative": informative}
+    if len(informative) <= 1:
+        field = informative[0] if informative else "no field"
+        report["warning"] = (f"EM blocked on {rule} had only {field} to tell matches from non-matches: the m it "
+                             "learnt there may be wrong, and the estimate of accuracy optimistic; if the sources "
+                             "hold an address, postcode or sex, send it")
+    return report
 
 
 def _sex_differ_m_u(comparisons) -> tuple[float, float]:

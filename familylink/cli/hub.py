@@ -113,6 +113,9 @@ def link(extracts_dir, run_dir, model_file, linkage_file, memory_limit, quiet) -
         for level in calibration.get("levels_on_threshold", []):
             table.add_row("on the threshold: review these links",
                           f"{level['pairs']:,} pairs at '{level['label']}' score {level['share_matching']:.3f}")
+        for session in calibration.get("em_sessions", []):
+            if session.get("warning"):
+                table.add_row("warning: training", session["warning"])
     if accuracy:
         table.add_row("estimated precision / recall / F1",
                       f"{accuracy['precision']:.3f} / {accuracy['recall']:.3f} / {accuracy['f1']:.3f} (no truth: "
