@@ -91,9 +91,9 @@ def _drop_dateless_links(con: duckdb.DuckDBPyConnection) -> int:
     by more than ``HUB_AGE_GAP`` and which are not linked to each other (no edge between them:
     scored below the threshold, or not at all), the weaker of its two links (both when equal).
     One pass leaves no such pair: of any two links of such a record that conflict, the weaker
-    (or both) is gone. (Until 2026-12 the two had to be unscored, below 0.01; a father and son
-    of one name at one address score above that at "dates far apart, same name and address",
-    so a father's dateless police record still joined them: measured in benchmarks/README.md.)"""
+    (or both) is gone. "Not linked" and not "never scored": a father and son of one name at one
+    address score 0.01-0.5 together ("dates far apart, same name and address"), and a father's
+    police record without a date would otherwise still join them."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _directed_edges AS
         SELECT left_id AS a, right_id AS b, match_probability AS p FROM {EDGES_TABLE}
         UNION ALL SELECT right_id, left_id, match_probability FROM {EDGES_TABLE}""")
