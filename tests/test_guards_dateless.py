@@ -10,14 +10,16 @@ from matching.guards import EDGES_TABLE, guarded_edges
 from matching.settings import load_linkage_settings
 
 _COLUMNS = ("unique_id VARCHAR, tok_nhs VARCHAR, tok_ni VARCHAR, tok_upn VARCHAR, tok_dob VARCHAR, "
-            "age_years INTEGER")
+            "age_years INTEGER, tok_dob_swapped VARCHAR, tok_given_first VARCHAR, tok_family VARCHAR")
 
 
-def _database(records: list[tuple[str, str | None, int | None]], pairs: list[tuple[str, str, float]]):
+def _database(records: list[tuple], pairs: list[tuple[str, str, float]]):
     """``records``: (unique_id, date-of-birth token, age); ``pairs``: scored pairs (left, right, p)."""
     con = duckdb.connect()
     con.execute(f"CREATE TABLE {LINKAGE_RECORDS} ({_COLUMNS})")
-    con.executemany(f"INSERT INTO {LINKAGE_RECORDS} VALUES (?, NULL, NULL, NULL, ?, ?)", records)
+    # (unique_id, date token, age[, given token, family token]); by default a name of its own
+    rows = [(r[0], r[1], r[2], *(r[3:] if len(r) > 3 else (f"g-{r[0]}", f"f-{r[0]}"))) for r in records]
+    con.executemany(f"INSERT INTO {LINKAGE_RECORDS} VALUES (?, NULL, NULL, NULL, ?, ?, NULL, ?, ?)", rows)
     con.execute("CREATE TABLE pairs (left_id VARCHAR, right_id VARCHAR, match_weight DOUBLE, match_probability DOUBLE)")
     con.executemany("INSERT INTO pairs VALUES (?, ?, 0, ?)", pairs)
     return con
@@ -69,3 +71,14 @@ def test_no_drop_when_the_two_are_linked_themselves_or_are_of_an_age():
     dated = _database([("h", "d3", 20), ("x", "d1", 46), ("y", "d2", 9)],
                       [("h", "x", 0.9), ("h", "y", 0.7)])
     assert guarded_edges(dated, "pairs", load_linkage_settings(), 0.5).dropped_dateless_links == 0
+
+
+def test_two_dates_each_confirmed_by_another_record_are_two_people():
+    # siblings given one name, born a year apart: each date is on two records of that name
+    con = _database([("a1", "d1", 9, "g", "f"), ("a2", "d1", 9, "g", "f"), ("b1", "d2", 8, "g", "f"),
+                     ("b2", "d2", 8, "g", "f"), ("c", "d3", 8, "g", "f")],
+                    [("a1", "a2", 0.99), ("b1", "b2", 0.99), ("a1", "b1", 0.9), ("b1", "c", 0.8)])
+    summary = guarded_edges(con, "pairs", load_linkage_settings(), 0.5)
+    # a1-b1 goes (both dates confirmed); b1-c stays (c's date is on one record only: a typo)
+    assert _edges(con) == {("a1", "a2"), ("b1", "b2"), ("b1", "c")}
+    assert summary.dropped_confirmed_dates == 1
