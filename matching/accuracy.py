@@ -56,6 +56,7 @@ import re
 import duckdb
 
 from familylink.core.tables import LINKAGE_RECORDS, PERSONS
+from matching.source_prior import link_rates_sql
 
 #: the band of kept pairs whose update scales the pairs left out (below the kept probability)
 _LOWEST_BAND = 0.05
@@ -134,19 +135,12 @@ def _pairs_sql(pairs: str) -> str:
         SELECT a.unique_id AS x, b.unique_id AS y, a.person_id
         FROM {PERSONS} a JOIN {PERSONS} b ON a.person_id = b.person_id AND a.unique_id < b.unique_id;
     CREATE OR REPLACE TEMP TABLE _acc_stratum AS
-        WITH sizes AS (SELECT source, count(*)::DOUBLE AS n FROM {PERSONS} GROUP BY source),
-        pairs AS (
-            SELECT a.source || '|' || b.source AS sources,
-                   CASE WHEN a.source = b.source THEN a.n * (a.n - 1) / 2 ELSE a.n * b.n END AS n
-            FROM sizes a JOIN sizes b ON a.source <= b.source
-        ), linked AS (SELECT {_source_pair('x', 'y')} AS sources, count(*) AS links FROM _acc_links GROUP BY 1),
-        rates AS (
-            SELECT p.sources, (coalesce(k.links, 0) + 0.5) / greatest(p.n, 1) AS rate
-            FROM pairs p LEFT JOIN linked k USING (sources)
-        )
-        SELECT sources, rate / ((SELECT count(*) + 0.5 FROM _acc_links) / (SELECT greatest(sum(n), 1) FROM pairs))
-                        / pow(2.0, coalesce(a.bits, 0.0)) AS odds
-        FROM rates LEFT JOIN _acc_applied a USING (sources);
+        WITH counts AS ({link_rates_sql(PERSONS)})
+        SELECT a || '|' || b AS sources,
+               ((links + 0.5) / greatest(pairs, 1))
+               / ((sum(links) OVER () + 0.5) / greatest(sum(pairs) OVER (), 1))
+               / pow(2.0, coalesce(applied.bits, 0.0)) AS odds
+        FROM counts LEFT JOIN _acc_applied applied ON applied.sources = a || '|' || b;
     CREATE OR REPLACE TEMP TABLE _acc_scored AS
         SELECT least(left_id, right_id) AS x, greatest(left_id, right_id) AS y,
                CASE WHEN match_probability >= 1 THEN 1.0 ELSE

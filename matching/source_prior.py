@@ -49,31 +49,39 @@ class SourcePriorSummary:
         return asdict(self)
 
 
+def link_rates_sql(members: str) -> str:
+    """SQL: per pair of sources (a <= b), the links of ``members`` (a table or subquery with
+    person_id, source: one row per record) and the pairs of records, from per-person counts (no
+    pair is enumerated). Read here and by the run's estimate (``matching.accuracy``)."""
+    return f"""
+        WITH held AS (SELECT person_id, source, count(*) AS n FROM {members} GROUP BY ALL),
+        sizes AS (SELECT source, sum(n) AS n FROM held GROUP BY source),
+        pairs AS (SELECT x.source AS a, y.source AS b,
+                         CASE WHEN x.source = y.source THEN x.n * (x.n - 1) // 2 ELSE x.n * y.n END AS pairs
+                  FROM sizes x JOIN sizes y ON x.source <= y.source),
+        links AS (SELECT x.source AS a, y.source AS b,
+                         sum(CASE WHEN x.source = y.source THEN x.n * (x.n - 1) // 2 ELSE x.n * y.n END) AS links
+                  FROM held x JOIN held y ON x.person_id = y.person_id AND x.source <= y.source GROUP BY ALL)
+        SELECT a, b, coalesce(links.links, 0)::BIGINT AS links, pairs.pairs::BIGINT AS pairs
+        FROM pairs LEFT JOIN links USING (a, b)"""
+
+
 def apply_source_pair_prior(con: duckdb.DuckDBPyConnection, pairs: str, clusters: str,
                             pseudo_links: float = PSEUDO_LINKS) -> SourcePriorSummary:
     """Lower the weight of every pair in ``pairs`` (left_id, right_id, match_weight,
     match_probability) whose source pair links less often than the whole, by the ratio of the
     two rates measured on the persons of ``clusters`` (unique_id, cluster_id)."""
-    sources = dict(con.execute(f"SELECT source, count(*) FROM {LINKAGE_RECORDS} GROUP BY 1 ORDER BY 1").fetchall())
-    if len(sources) < 2:
+    members = f"(SELECT c.cluster_id AS person_id, r.source FROM {clusters} c JOIN {LINKAGE_RECORDS} r USING (unique_id))"
+    rows = con.execute(link_rates_sql(members) + " ORDER BY a, b").fetchall()
+    if len({a for a, _, _, _ in rows}) < 2:
         return SourcePriorSummary(pseudo_links, {}, 0)
-    links = {(a, b): n for a, b, n in con.execute(f"""
-        WITH m AS (SELECT c.cluster_id, r.source, count(*) AS n FROM {clusters} c
-                   JOIN {LINKAGE_RECORDS} r USING (unique_id) GROUP BY ALL)
-        SELECT x.source, y.source,
-               sum(CASE WHEN x.source = y.source THEN x.n * (x.n - 1) // 2 ELSE x.n * y.n END)
-        FROM m x JOIN m y ON x.cluster_id = y.cluster_id AND x.source <= y.source
-        GROUP BY ALL ORDER BY ALL""").fetchall()}
-    names = sorted(sources)
-    all_pairs = {(a, b): (sources[a] * (sources[a] - 1) // 2 if a == b else sources[a] * sources[b])
-                 for i, a in enumerate(names) for b in names[i:]}
-    total_links, total_pairs = sum(links.values()), sum(all_pairs.values())
+    total_links, total_pairs = sum(r[2] for r in rows), sum(r[3] for r in rows)
     if total_links == 0 or total_pairs == 0:
         return SourcePriorSummary(pseudo_links, {}, 0)
     rate = total_links / total_pairs
     bits = {}
-    for (a, b), n_pairs in all_pairs.items():
-        shrunk = (links.get((a, b), 0) + pseudo_links) / (n_pairs + pseudo_links / rate)
+    for a, b, links, n_pairs in rows:
+        shrunk = (links + pseudo_links) / (n_pairs + pseudo_links / rate)
         bits[f"{a}|{b}"] = round(max(-MAX_BITS, min(0.0, math.log2(shrunk / rate))), 6)
     con.execute("CREATE OR REPLACE TEMP TABLE _source_pair_bits (a VARCHAR, b VARCHAR, bits DOUBLE)")
     con.executemany("INSERT INTO _source_pair_bits VALUES (?, ?, ?)",
