@@ -332,7 +332,7 @@ def _calibrate_pattern(level: LevelSpec, in_level: np.ndarray, in_context: np.nd
             break
         share = new
     method = "expected matches"
-    if level.household_pairs == level.household_pairs:  # not NaN
+    if not math.isnan(level.household_pairs):
         floor = min(1.0 - MAX_PATTERN_PAIRS_PER_HOUSEHOLD_PAIR * level.household_pairs / pairs, 0.999)
         if floor > share:
             share, method = floor, "expected matches, raised: too few households for this many"

@@ -241,7 +241,6 @@ def sex(settings: LinkageSettings) -> cl.CustomComparison:
 def middle_names(settings: LinkageSettings) -> cl.CustomComparison:
     levels = [
         cll.CustomLevel(_either_null("tok_middle"), "middle names missing").configure(is_null_level=True),
-        # a common middle name (JAMES, MARIE, KAUR) says less than a rare one
         cll.ExactMatchLevel("tok_middle"),
         cll.ElseLevel(),
     ]

@@ -379,10 +379,12 @@ def em_session_report(rule: str, trained: list[str], carried: dict[str, float]) 
     informative = sorted(c for c in trained if carried.get(c, 0.0) >= MIN_CARRIED_SHARE)
     report = {"blocking_rule": rule, "comparisons": sorted(trained), "informative": informative}
     if len(informative) <= 1:
-        field = informative[0] if informative else "no field"
-        report["warning"] = (f"EM blocked on {rule} had only {field} to tell matches from non-matches: the m it "
-                             "learnt there may be wrong, and the estimate of accuracy optimistic; if the sources "
-                             "hold an address, postcode or sex, send it")
+        held = ", ".join(sorted(c.replace("_", " ") for c in CARRIED_SQL if c not in trained)) or "the blocking rule"
+        field = informative[0].replace("_", " ") if informative else "no field"
+        report["warning"] = (f"training on pairs that agree on {held} left only {field} to tell one person "
+                             "from two: the model learnt from it may be wrong, and the estimate of accuracy "
+                             "optimistic; if the sources hold an address, postcode or sex, send it "
+                             f"(EM blocking rule: {rule})")
     return report
 
 

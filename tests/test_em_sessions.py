@@ -17,7 +17,7 @@ def test_a_session_left_with_one_field_warns_and_names_it():
                                ["date_of_birth", "location", "national_id", "sex", "middle_names", "household"],
                                _CARRIED_BY_NAMES_AND_DATES)
     assert report["informative"] == ["date_of_birth"]
-    assert "only date_of_birth to tell matches" in report["warning"]
+    assert "agree on family name, given name left only date of birth to tell" in report["warning"]
     assert "address, postcode or sex" in report["warning"]
 
 
@@ -26,7 +26,7 @@ def test_a_session_with_two_fields_or_more_does_not_warn():
                                _CARRIED_BY_NAMES_AND_DATES)
     assert report["informative"] == ["family_name", "given_name"] and "warning" not in report
     nothing = em_session_report("l.tok_dob = r.tok_dob", ["location", "sex"], _CARRIED_BY_NAMES_AND_DATES)
-    assert nothing["informative"] == [] and "only no field" in nothing["warning"]
+    assert nothing["informative"] == [] and "left only no field" in nothing["warning"]
 
 
 def test_the_share_carried_is_read_from_the_linkage_records():
