@@ -1,5 +1,6 @@
-"""The dateless-link guard (matching/guards.py): a record without a date of birth cannot be
-two people born years apart."""
+"""Guards on names and dates (matching/guards.py): a record without a date of birth cannot be
+two people born years apart; two dates, or two given names born the same day, each confirmed by
+another record, are two people."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from matching.guards import EDGES_TABLE, guarded_edges
 from matching.settings import load_linkage_settings
 
 _COLUMNS = ("unique_id VARCHAR, tok_nhs VARCHAR, tok_ni VARCHAR, tok_upn VARCHAR, tok_dob VARCHAR, "
-            "age_years INTEGER, tok_dob_swapped VARCHAR, tok_given_first VARCHAR, tok_family VARCHAR")
+            "age_years INTEGER, tok_dob_swapped VARCHAR, tok_given_first VARCHAR, tok_family VARCHAR, "
+            "tok_given_canon VARCHAR, tok_given_forms VARCHAR[], tok_name_parts VARCHAR[]")
 
 
 def _database(records: list[tuple], pairs: list[tuple[str, str, float]]):
@@ -19,7 +21,8 @@ def _database(records: list[tuple], pairs: list[tuple[str, str, float]]):
     con.execute(f"CREATE TABLE {LINKAGE_RECORDS} ({_COLUMNS})")
     # (unique_id, date token, age[, given token, family token]); by default a name of its own
     rows = [(r[0], r[1], r[2], *(r[3:] if len(r) > 3 else (f"g-{r[0]}", f"f-{r[0]}"))) for r in records]
-    con.executemany(f"INSERT INTO {LINKAGE_RECORDS} VALUES (?, NULL, NULL, NULL, ?, ?, NULL, ?, ?)", rows)
+    con.executemany(f"INSERT INTO {LINKAGE_RECORDS} VALUES (?, NULL, NULL, NULL, ?, ?, NULL, ?, ?, NULL, NULL, NULL)",
+                    rows)
     con.execute("CREATE TABLE pairs (left_id VARCHAR, right_id VARCHAR, match_weight DOUBLE, match_probability DOUBLE)")
     con.executemany("INSERT INTO pairs VALUES (?, ?, 0, ?)", pairs)
     return con
@@ -82,3 +85,30 @@ def test_two_dates_each_confirmed_by_another_record_are_two_people():
     # a1-b1 goes (both dates confirmed); b1-c stays (c's date is on one record only: a typo)
     assert _edges(con) == {("a1", "a2"), ("b1", "b2"), ("b1", "c")}
     assert summary.dropped_confirmed_dates == 1
+
+
+def _name_database(records: list[tuple], pairs: list[tuple[str, str, float]]):
+    """``records``: (unique_id, date token, given token, canonical token, forms, family token)."""
+    con = _database([(r[0], r[1], 9, r[2], r[5]) for r in records], pairs)
+    for uid, _, given, canon, forms, family in records:
+        con.execute(f"UPDATE {LINKAGE_RECORDS} SET tok_given_canon = ?, tok_given_forms = ?, tok_name_parts = ? "
+                    "WHERE unique_id = ?", [canon, forms, sorted({given, family}), uid])
+    return con
+
+
+def test_two_given_names_born_the_same_day_each_confirmed_are_twins():
+    # DANIEL and NATHANIEL, twins: each name on two records with the family name and date
+    twins = [("d1", "dob", "DANIEL", "DANIEL", ["DANIEL", "DAN"], "F"),
+             ("d2", "dob", "DANIEL", "DANIEL", ["DANIEL", "DAN"], "F"),
+             ("n1", "dob", "NATHANIEL", "NATHAN", ["NATHANIEL", "NATHAN"], "F"),
+             ("n2", "dob", "NATHANIEL", "NATHAN", ["NATHANIEL", "NATHAN"], "F"),
+             # a typo of DANIEL on one record only: the same boy, linked
+             ("t", "dob", "DANEIL", "DANEIL", ["DANEIL"], "F"),
+             # JACK on two records and JOHN on two: one boy, JACK a form of JOHN
+             ("j1", "dob2", "JACK", "JOHN", ["JACK", "JOHN"], "G"), ("j2", "dob2", "JACK", "JOHN", ["JACK", "JOHN"], "G"),
+             ("o1", "dob2", "JOHN", "JOHN", ["JOHN", "JACK"], "G"), ("o2", "dob2", "JOHN", "JOHN", ["JOHN", "JACK"], "G")]
+    con = _name_database(twins, [("d1", "d2", 0.99), ("n1", "n2", 0.99), ("d1", "n1", 0.95), ("d2", "t", 0.9),
+                                 ("j1", "j2", 0.99), ("o1", "o2", 0.99), ("j1", "o1", 0.97)])
+    summary = guarded_edges(con, "pairs", load_linkage_settings(), 0.5)
+    assert _edges(con) == {("d1", "d2"), ("n1", "n2"), ("d2", "t"), ("j1", "j2"), ("o1", "o2"), ("j1", "o1")}
+    assert summary.dropped_confirmed_names == 1

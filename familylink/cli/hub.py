@@ -92,6 +92,9 @@ def link(extracts_dir, run_dir, model_file, linkage_file, memory_limit, quiet) -
     if summary.guards.dropped_confirmed_dates:
         table.add_row("links refused: two dates of birth, each held by another record of that name",
                       f"{summary.guards.dropped_confirmed_dates:,}")
+    if summary.guards.dropped_confirmed_names:
+        table.add_row("links refused: two given names born the same day, each held by another record (twins)",
+                      f"{summary.guards.dropped_confirmed_names:,}")
     if summary.guards.dropped_twins:
         table.add_row("links refused: twins (guards.twins: veto)", f"{summary.guards.dropped_twins:,}")
     calibration, accuracy = summary.calibration, summary.accuracy
