@@ -55,6 +55,11 @@ class Training(_Document):
     #: parents and children at one address have a level of their own), or a fixed value
     dob_far_apart_m: Share | Literal["train"] = "train"
     em_blocking_rules: list[str] = Field(min_length=1)
+    #: an EM session left with one field or none to tell matches from non-matches (names and
+    #: dates of birth only, blocked on both names) cannot learn that field's m: a session
+    #: blocked on this looser rule learns it again, and the failed session's estimates of the
+    #: fields it learns are dropped; ``off``: keep them
+    em_fallback_blocking_rule: str = "l.tok_family = r.tok_family"
     #: pairs per EM pass at most (Splink's deterministic hash sample above that)
     em_max_pairs: Annotated[int, Field(ge=10_000)] = 2_000_000
 
