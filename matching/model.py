@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 from splink import DuckDBAPI, Linker, SettingsCreator
 from splink.clustering import cluster_pairwise_predictions_at_threshold
+from splink.internals.exceptions import EMTrainingException
 
-from familylink.core.errors import ConfigError, Problem
+from familylink.core.errors import ConfigError, LinkageError, Problem
 from familylink.core.fingerprint import fingerprint, write_json
 from familylink.core.tables import LINKAGE_RECORDS
 from matching.calibration import (
@@ -118,6 +119,11 @@ class LinkageModel:
         training = self.settings.training
         self.linker.training.estimate_probability_two_random_records_match(
             list(training.deterministic_rules), recall=training.deterministic_recall)
+        settings_obj = self.linker._settings_obj
+        if not 0 < settings_obj._probability_two_random_records_match < 1:
+            # no pair met a deterministic rule (no identifier, and no family name or no date of
+            # birth anywhere): start from one match per record; EM and the calibration move it
+            settings_obj._probability_two_random_records_match = min(0.5, 1.0 / max(self.records, 2))
         self.linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs,
                                                               seed=training.seed, num_chunks=training.u_chunks)
         self._household_before_em()
@@ -126,18 +132,37 @@ class LinkageModel:
         described: dict[int, str] = {}
         with _em_estimates_floored():
             for rule in training.em_blocking_rules:
-                session = self.linker.training.estimate_parameters_using_expectation_maximisation(
-                    rule, max_pairs=training.em_max_pairs)  # Splink samples by a hash of the ids
-                trained = [c.output_column_name for c in session.core_model_settings.comparisons]
-                self.em_sessions.append(em_session_report(rule, trained, carried))
-                # how Splink labels this session's estimates on each level
-                described[len(self.em_sessions) - 1] = \
-                    f"EM, blocked on: {session._blocking_rule_for_training.blocking_rule_sql}"
-            failed = {i: described[i] for i, report in enumerate(self.em_sessions) if "warning" in report}
+                session = self._em_session(rule, carried)
+                if session is not None:  # how Splink labels this session's estimates on each level
+                    described[len(self.em_sessions) - 1] = \
+                        f"EM, blocked on: {session._blocking_rule_for_training.blocking_rule_sql}"
+            failed = {i: described.get(i) for i, report in enumerate(self.em_sessions) if "warning" in report}
             if failed and training.em_fallback_blocking_rule != "off":
                 self._learn_again(training.em_fallback_blocking_rule, failed, carried)
+        if not any(report["comparisons"] for report in self.em_sessions if report.get("used", True)):
+            raise LinkageError(
+                "no two records agree on what training needs (a date of birth, or both names), so there is "
+                "nothing to learn a model from",
+                [Problem(report["blocking_rule"], "no pair of records", "check that the extracts carry dates of "
+                         "birth and names, and that more than one record describes some person")
+                 for report in self.em_sessions])
         self._round_parameters()
         self.trained = True
+
+    def _em_session(self, rule: str, carried: dict[str, float]):
+        """One EM session blocked on ``rule``, recorded in ``em_sessions``; None (recorded as
+        skipped) where no two records agree on the rule."""
+        try:
+            session = self.linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, max_pairs=self.settings.training.em_max_pairs)  # Splink samples by a hash of the ids
+        except EMTrainingException:
+            self.em_sessions.append({"blocking_rule": rule, "comparisons": [], "informative": [],
+                                     "warning": f"no two records agree on {_rule_in_words(rule)}: nothing was "
+                                                f"learnt in this session (EM blocking rule: {rule})"})
+            return None
+        trained = [c.output_column_name for c in session.core_model_settings.comparisons]
+        self.em_sessions.append(em_session_report(rule, trained, carried))
+        return session
 
     def _round_parameters(self) -> None:
         """Every trained m and u to ``PARAMETER_DIGITS`` significant digits.
@@ -165,11 +190,10 @@ class LinkageModel:
         wrong estimate is still wrong. Measured on fake_1000 (names and dates of birth only):
         m("dates far apart") 0.001 -> 0.18 against 0.21 true, F1 0.7584 -> 0.7900; data whose
         sessions all have two fields or more never come here."""
-        session = self.linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, max_pairs=self.settings.training.em_max_pairs)
-        learnt = [c.output_column_name for c in session.core_model_settings.comparisons]
-        report = em_session_report(rule, learnt, carried)
-        if "warning" in report:  # no better: keep what the failed sessions learnt
+        session = self._em_session(rule, carried)
+        report = self.em_sessions.pop()
+        learnt = report["comparisons"]
+        if session is None or "warning" in report:  # no better: keep what the failed sessions learnt
             self.em_sessions.append({**report, "fallback": True, "used": False})
             return
         replaced = set(learnt)
@@ -439,6 +463,20 @@ def comparisons_carried(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
     shares = con.execute("SELECT " + ", ".join(f"avg(coalesce(({sql}), false)::INTEGER)" for sql in CARRIED_SQL.values())
                          + f" FROM {LINKAGE_RECORDS}").fetchone()
     return {name: float(share or 0.0) for name, share in zip(CARRIED_SQL, shares, strict=True)}
+
+
+#: the words for a blocking rule's columns, in messages
+_COLUMN_WORDS = {"tok_dob": "date of birth", "tok_dob_swapped": "date of birth", "tok_given_first": "given name",
+                 "tok_given_canon": "given name", "tok_given_nysiis": "given name", "tok_family": "family name",
+                 "tok_family_nysiis": "family name", "tok_postcode": "postcode", "tok_address": "address",
+                 "tok_uprn": "UPRN", "tok_nhs": "NHS number", "tok_ni": "NI number", "tok_upn": "UPN"}
+
+
+def _rule_in_words(rule: str) -> str:
+    """``l.tok_given_canon = r.tok_given_canon AND l.tok_family = r.tok_family`` -> "given name
+    and family name"."""
+    words = list(dict.fromkeys(_COLUMN_WORDS.get(c, c) for c in re.findall(r"\bl\.(\w+)", rule)))
+    return " and ".join(words) if words else rule
 
 
 def em_session_report(rule: str, trained: list[str], carried: dict[str, float]) -> dict:

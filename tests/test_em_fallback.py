@@ -66,3 +66,48 @@ def test_a_session_left_with_the_date_alone_is_learnt_again_on_the_family_name(t
     # measured 0.9522 (0.9417 with the failed session's estimates kept)
     assert scores.f1 >= 0.945, scores
     assert abs(model["accuracy"]["f1"] - scores.f1) <= 0.01, (model["accuracy"], scores)
+
+
+def _seal_rows(tmp_path, rows: list[dict]):
+    import pandas as pd
+
+    raw, sealed = tmp_path / "health.csv", tmp_path / "extracts"
+    sealed.mkdir()
+    pd.DataFrame(rows).to_csv(raw, index=False, lineterminator="\n")
+    key = PartnershipKey(hashlib.sha256(b"familylink/test-fallback-small").digest())
+    pseudonymise(raw, sealed / "health.sealed", "health", key, load_agreements(default_agreements_dir()),
+                 date_format="YYYY-MM-DD", extract_date=dt.date(2024, 1, 1))
+    return sealed
+
+
+def _person(number: int, given: str, family: str, dob: str) -> dict:
+    return {"record_id": f"R{number:04d}", "given_name": given, "family_name": family, "date_of_birth": dob,
+            "indicator": None, "event_date": None}
+
+
+_GIVEN = ["ADAM", "BEATRICE", "CONOR", "DELIA", "EWAN", "FREYA", "GRANT", "HOLLY", "IVAN", "JUNE", "KARL", "LENA"]
+
+
+def test_data_without_family_names_link_with_warnings_not_a_traceback(tmp_path):
+    # every session but the one blocked on the date finds no pairs (and no deterministic rule
+    # any): the run goes on from one match per record, and says what it could not learn
+    rows = [_person(i, _GIVEN[i % 12], "", f"19{50 + i % 40}-0{1 + i % 9}-1{i % 10}") for i in range(240)]
+    rows += [_person(1000 + i, _GIVEN[i % 12], "", f"19{50 + i % 40}-0{1 + i % 9}-1{i % 10}") for i in range(60)]
+    sealed, run = _seal_rows(tmp_path, rows), tmp_path / "run"
+    run.mkdir()
+    link_persons(sealed, run, load_linkage_settings(), duckdb.connect(str(run / "run.duckdb")))
+    sessions = json.loads((run / "model.json").read_text(encoding="utf-8"))["calibration"]["em_sessions"]
+    skipped = [s for s in sessions if not s["comparisons"]]
+    assert skipped and all("no two records agree on given name and family name" in s["warning"]
+                           for s in skipped if s["blocking_rule"].startswith("l.tok_given_canon"))
+
+
+def test_records_that_share_nothing_stop_the_run_with_one_sentence(tmp_path):
+    from familylink.core.errors import LinkageError
+
+    rows = [_person(i, _GIVEN[i % 12] + "X" * (i // 12), f"F{i:03d}", f"{1940 + i}-01-01") for i in range(60)]
+    sealed, run = _seal_rows(tmp_path, rows), tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(LinkageError, match="nothing to learn a model from") as error:
+        link_persons(sealed, run, load_linkage_settings(), duckdb.connect(str(run / "run.duckdb")))
+    assert "check that the extracts carry dates of birth and names" in str(error.value)

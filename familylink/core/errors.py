@@ -59,6 +59,10 @@ class SealedExtractError(FamilylinkError):
     """A sealed extract fails verification or does not fit the others."""
 
 
+class LinkageError(FamilylinkError):
+    """The sealed extracts hold too little to link (no pair of records to learn from)."""
+
+
 class OutputExistsError(FamilylinkError):
     """The output already exists and the command refuses to overwrite it."""
 
