@@ -117,13 +117,22 @@ class LinkageModel:
     def train(self) -> None:
         """Unsupervised: deterministic-rule prior, random-sampling u, EM over several passes."""
         training = self.settings.training
-        self.linker.training.estimate_probability_two_random_records_match(
-            list(training.deterministic_rules), recall=training.deterministic_recall)
+        if self.records < 2:
+            raise LinkageError(f"{self.records} record{'' if self.records == 1 else 's'} in the sealed extracts: "
+                               "linking needs two or more")
+        try:
+            self.linker.training.estimate_probability_two_random_records_match(
+                list(training.deterministic_rules), recall=training.deterministic_recall)
+        except ValueError:  # more pairs meet the rules than that recall allows (tiny or duplicated data)
+            self.linker.training.estimate_probability_two_random_records_match(
+                list(training.deterministic_rules), recall=1.0)
         settings_obj = self.linker._settings_obj
-        if not 0 < settings_obj._probability_two_random_records_match < 1:
+        prior = settings_obj._probability_two_random_records_match
+        if not 0 < prior < 1:
             # no pair met a deterministic rule (no identifier, and no family name or no date of
-            # birth anywhere): start from one match per record; EM and the calibration move it
-            settings_obj._probability_two_random_records_match = min(0.5, 1.0 / max(self.records, 2))
+            # birth anywhere), or every pair did: start from one match per record (at most an
+            # even chance); EM and the calibration move it
+            settings_obj._probability_two_random_records_match = min(0.5, 1.0 / self.records) if prior <= 0 else 0.5
         self.linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs,
                                                               seed=training.seed, num_chunks=training.u_chunks)
         self._household_before_em()

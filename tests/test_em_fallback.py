@@ -111,3 +111,22 @@ def test_records_that_share_nothing_stop_the_run_with_one_sentence(tmp_path):
     with pytest.raises(LinkageError, match="nothing to learn a model from") as error:
         link_persons(sealed, run, load_linkage_settings(), duckdb.connect(str(run / "run.duckdb")))
     assert "check that the extracts carry dates of birth and names" in str(error.value)
+
+
+def test_tiny_or_duplicated_data_link_or_stop_with_one_sentence(tmp_path):
+    from familylink.core.errors import LinkageError
+
+    # two records of one person: more pairs meet the deterministic rules than their recall
+    # allows (Splink refused: "recall must be at least 1.00"); the run goes on at recall 1
+    pair = tmp_path / "pair"
+    pair.mkdir()
+    sealed = _seal_rows(pair, [_person(1, "ANN", "SMITH", "1980-01-01"), _person(2, "ANN", "SMITH", "1980-01-01")])
+    (pair / "run").mkdir()
+    link_persons(sealed, pair / "run", load_linkage_settings(), duckdb.connect(str(pair / "run" / "run.duckdb")))
+    assert (pair / "run" / "persons.csv").is_file()
+    one = tmp_path / "one"
+    one.mkdir()
+    sealed = _seal_rows(one, [_person(1, "ANN", "SMITH", "1980-01-01")])
+    (one / "run").mkdir()
+    with pytest.raises(LinkageError, match="1 record in the sealed extracts: linking needs two or more"):
+        link_persons(sealed, one / "run", load_linkage_settings(), duckdb.connect(str(one / "run" / "run.duckdb")))
