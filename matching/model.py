@@ -216,8 +216,9 @@ class LinkageModel:
         for failed_report in (self.em_sessions[i] for i in failed):
             relearnt = sorted(set(failed_report["informative"]) & replaced)
             failed_report["relearnt_in"] = rule
-            failed_report["warning"] += (f"; {', '.join(c.replace('_', ' ') for c in relearnt) or 'its fields'} "
-                                         f"learnt again in a session blocked on {rule}")
+            failed_report["warning"] += (f"; so {' and '.join(c.replace('_', ' ') for c in relearnt) or 'its fields'} "
+                                         f"learnt again from pairs that agree on {_rule_in_words(rule)} only "
+                                         f"(EM blocking rule: {rule})")
         self.em_sessions.append({**report, "fallback": True, "used": True})
 
     def _household_before_em(self) -> None:
