@@ -78,13 +78,11 @@ def guarded_edges(con: duckdb.DuckDBPyConnection, pairs_table: str, settings: Li
     """Write ``person_edges``: pairs at or above ``threshold`` that no guard forbids."""
     lowest_given = min(settings.dice.given_name)
     given_dice = dice("bf_given", "l.{column}", "r.{column}")
-    twins = f"""(l.tok_dob = r.tok_dob OR l.tok_dob_swapped = r.tok_dob OR l.tok_dob = r.tok_dob_swapped)
+    twins = f"""{_SAME_DAY}
         AND (l.tok_uprn = r.tok_uprn OR l.tok_address = r.tok_address OR l.tok_postcode = r.tok_postcode)
-        AND l.tok_given_first <> r.tok_given_first AND l.tok_given_canon <> r.tok_given_canon
+        AND {_GIVEN_NAMES_DIFFER}
         AND l.tok_given_nysiis <> r.tok_given_nysiis AND l.tok_given_metaphone <> r.tok_given_metaphone
-        AND NOT coalesce(list_has_any(l.tok_given_forms, r.tok_given_forms), false)
-        AND coalesce({given_dice}, 0) < {lowest_given}
-        AND NOT coalesce({names_swapped("l.{column}", "r.{column}")}, false)"""
+        AND coalesce({given_dice}, 0) < {lowest_given}"""
     if settings.guards.twins != "veto":
         twins = "false"
     con.execute(f"""
@@ -96,11 +94,11 @@ def guarded_edges(con: duckdb.DuckDBPyConnection, pairs_table: str, settings: Li
         SELECT p.left_id, p.right_id, p.match_weight, p.match_probability,
                coalesce({_CONFLICT}, false) AS conflicting_identifier,
                coalesce({twins}, false) AS twins,
-               coalesce(l.tok_dob <> r.tok_dob AND l.tok_dob_swapped IS DISTINCT FROM r.tok_dob
-                        AND l.tok_dob IS DISTINCT FROM r.tok_dob_swapped
-                        AND cl.tok_dob IS NOT NULL AND cr.tok_dob IS NOT NULL, false) AS confirmed_dates_differ,
-               coalesce({_SAME_DAY} AND {_GIVEN_NAMES_DIFFER}
-                        AND cl.tok_dob IS NOT NULL AND cr.tok_dob IS NOT NULL, false) AS confirmed_names_differ
+               -- both names confirmed (the confirmed rows need a date of birth on each side)
+               cl.tok_dob IS NOT NULL AND cr.tok_dob IS NOT NULL
+                   AND NOT coalesce({_SAME_DAY}, false) AS confirmed_dates_differ,
+               cl.tok_dob IS NOT NULL AND cr.tok_dob IS NOT NULL
+                   AND coalesce({_SAME_DAY} AND {_GIVEN_NAMES_DIFFER}, false) AS confirmed_names_differ
         FROM {pairs_table} p
         JOIN {LINKAGE_RECORDS} l ON l.unique_id = p.left_id
         JOIN {LINKAGE_RECORDS} r ON r.unique_id = p.right_id
