@@ -120,32 +120,15 @@ class LinkageModel:
         if self.records < 2:
             raise LinkageError(f"{self.records} record{'' if self.records == 1 else 's'} in the sealed extracts: "
                                "linking needs two or more")
-        try:
-            self.linker.training.estimate_probability_two_random_records_match(
-                list(training.deterministic_rules), recall=training.deterministic_recall)
-        except ValueError:  # more pairs meet the rules than that recall allows (tiny or duplicated data)
-            self.linker.training.estimate_probability_two_random_records_match(
-                list(training.deterministic_rules), recall=1.0)
-        settings_obj = self.linker._settings_obj
-        prior = settings_obj._probability_two_random_records_match
-        if not 0 < prior < 1:
-            # no pair met a deterministic rule (no identifier, and no family name or no date of
-            # birth anywhere), or every pair did: start from one match per record (at most an
-            # even chance); EM and the calibration move it
-            settings_obj._probability_two_random_records_match = min(0.5, 1.0 / self.records) if prior <= 0 else 0.5
+        self._starting_prior()
         self.linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs,
                                                               seed=training.seed, num_chunks=training.u_chunks)
         self._household_before_em()
         carried = comparisons_carried(self.con)
-        self.em_sessions = []
-        described: dict[int, str] = {}
         with _em_estimates_floored():
-            for rule in training.em_blocking_rules:
-                session = self._em_session(rule, carried)
-                if session is not None:  # how Splink labels this session's estimates on each level
-                    described[len(self.em_sessions) - 1] = \
-                        f"EM, blocked on: {session._blocking_rule_for_training.blocking_rule_sql}"
-            failed = {i: described.get(i) for i, report in enumerate(self.em_sessions) if "warning" in report}
+            sessions = [self._em_session(rule, carried) for rule in training.em_blocking_rules]
+            self.em_sessions = [report for report, _ in sessions]
+            failed = {i: label for i, (report, label) in enumerate(sessions) if "warning" in report}
             if failed and training.em_fallback_blocking_rule != "off":
                 self._learn_again(training.em_fallback_blocking_rule, failed, carried)
         if not any(report["comparisons"] for report in self.em_sessions if report.get("used", True)):
@@ -158,20 +141,37 @@ class LinkageModel:
         self._round_parameters()
         self.trained = True
 
-    def _em_session(self, rule: str, carried: dict[str, float]):
-        """One EM session blocked on ``rule``, recorded in ``em_sessions``; None (recorded as
-        skipped) where no two records agree on the rule."""
+    def _starting_prior(self) -> None:
+        """The prior EM starts from: the deterministic rules' pairs over their recall. Where more
+        pairs meet the rules than that recall allows (tiny or duplicated data) it is estimated at
+        recall 1; where none does (no identifier, and no family name or no date of birth anywhere)
+        or every pair does, one match per record (at most an even chance). EM and the calibration
+        move it."""
+        training, settings = self.settings.training, self.linker._settings_obj
+        try:
+            self.linker.training.estimate_probability_two_random_records_match(
+                list(training.deterministic_rules), recall=training.deterministic_recall)
+        except ValueError:  # Splink: "recall must be at least ..."
+            self.linker.training.estimate_probability_two_random_records_match(
+                list(training.deterministic_rules), recall=1.0)
+        prior = settings._probability_two_random_records_match
+        if not 0 < prior < 1:
+            settings._probability_two_random_records_match = min(0.5, 1.0 / self.records) if prior <= 0 else 0.5
+
+    def _em_session(self, rule: str, carried: dict[str, float]) -> tuple[dict, str | None]:
+        """One EM session blocked on ``rule``: its report (:func:`em_session_report`) and the label
+        Splink gives its estimates on each level, or no label where no two records agree on the
+        rule (the session is skipped and the report says so)."""
         try:
             session = self.linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, max_pairs=self.settings.training.em_max_pairs)  # Splink samples by a hash of the ids
         except EMTrainingException:
-            self.em_sessions.append({"blocking_rule": rule, "comparisons": [], "informative": [],
-                                     "warning": f"no two records agree on {_rule_in_words(rule)}: nothing was "
-                                                f"learnt in this session (EM blocking rule: {rule})"})
-            return None
+            return {"blocking_rule": rule, "comparisons": [], "informative": [],
+                    "warning": f"no two records agree on {_rule_in_words(rule)}: nothing was learnt in this "
+                               f"session (EM blocking rule: {rule})"}, None
         trained = [c.output_column_name for c in session.core_model_settings.comparisons]
-        self.em_sessions.append(em_session_report(rule, trained, carried))
-        return session
+        return (em_session_report(rule, trained, carried),
+                f"EM, blocked on: {session._blocking_rule_for_training.blocking_rule_sql}")
 
     def _round_parameters(self) -> None:
         """Every trained m and u to ``PARAMETER_DIGITS`` significant digits.
@@ -191,7 +191,7 @@ class LinkageModel:
                     if isinstance(value, float):
                         setattr(level, name, float(f"{value:.{PARAMETER_DIGITS}g}"))
 
-    def _learn_again(self, rule: str, failed: dict[int, str], carried: dict[str, float]) -> None:
+    def _learn_again(self, rule: str, failed: dict[int, str | None], carried: dict[str, float]) -> None:
         """An EM session blocked on the looser ``rule`` learns again what the ``failed``
         sessions (index in ``em_sessions`` -> Splink's label of their estimates) could not
         (their one field left), and their m estimates of every comparison it
@@ -199,13 +199,11 @@ class LinkageModel:
         wrong estimate is still wrong. Measured on fake_1000 (names and dates of birth only):
         m("dates far apart") 0.001 -> 0.18 against 0.21 true, F1 0.7584 -> 0.7900; data whose
         sessions all have two fields or more never come here."""
-        session = self._em_session(rule, carried)
-        report = self.em_sessions.pop()
-        learnt = report["comparisons"]
-        if session is None or "warning" in report:  # no better: keep what the failed sessions learnt
+        report, label = self._em_session(rule, carried)
+        if label is None or "warning" in report:  # no better: keep what the failed sessions learnt
             self.em_sessions.append({**report, "fallback": True, "used": False})
             return
-        replaced = set(learnt)
+        replaced = set(report["comparisons"])
         for comparison in self.linker._settings_obj.comparisons:
             if comparison.output_column_name not in replaced:
                 continue
