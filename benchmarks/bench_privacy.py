@@ -198,6 +198,16 @@ def raw_rows(raw_dir: Path):
                     yield source, row
 
 
+def record_rows(raw_dir: Path):
+    """(source, row) for the first row of each record (source and record_id) of the raw
+    extracts in ``raw_dir``: a record is what the hub counts."""
+    seen: set[tuple[str, str]] = set()
+    for source, row in raw_rows(raw_dir):
+        if (source, row["record_id"]) not in seen:
+            seen.add((source, row["record_id"]))
+            yield source, row
+
+
 def raw_candidates(raw_dir: Path) -> dict[str, set[str]]:
     """The dictionary from the raw files: name forms, ISO dates of birth, postcode units and
     sectors, address keys."""
@@ -491,40 +501,31 @@ def public_counts_from_raw(raw_dir: Path) -> dict[str, Counter]:
     over the records (first row per source and record_id) of a county's raw files: what a
     public list built from a comparable population holds, normalised as the sealing does."""
     counts: dict[str, Counter] = defaultdict(Counter)
-    for source in SOURCES:
-        path = raw_dir / f"{source}.csv"
-        if not path.is_file():
-            continue
-        seen: set[str] = set()
-        with open(path, encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
-                if row["record_id"] in seen:
-                    continue
-                seen.add(row["record_id"])
-                given = tuple(name_parts(row.get("given_name") or ""))
-                middle = tuple(name_parts(row.get("middle_names") or ""))
-                family = tuple(name_parts(row.get("family_name") or ""))
-                if given:
-                    first = given[0]
-                    counts["given"][" ".join(given)] += 1
-                    counts["given_first"][first] += 1
-                    counts["given_canon"][canonical_given_name(first)] += 1
-                    counts["given_nysiis"][nysiis(first)] += 1
-                    counts["given_metaphone"][metaphone(first)] += 1
-                if family:
-                    joined = "".join(family)
-                    counts["family"][" ".join(family)] += 1
-                    counts["family_nysiis"][nysiis(joined)] += 1
-                    counts["family_metaphone"][metaphone(joined)] += 1
-                    counts["family_part"].update(set(family_name_parts(family)))
-                if middle:
-                    counts["middle"][" ".join(middle)] += 1
-                counts["name_part"].update(set(given) | set(middle) | set(family))
-                with contextlib.suppress(ValueError):
-                    dob = dt.date.fromisoformat((row.get("date_of_birth") or "").strip())
-                    counts["dob_year"][f"{dob.year:04d}"] += 1
-                    counts["dob_month"][f"{dob.month:02d}"] += 1
-                    counts["dob_day"][f"{dob.day:02d}"] += 1
+    for _, row in record_rows(raw_dir):
+        given = tuple(name_parts(row.get("given_name") or ""))
+        middle = tuple(name_parts(row.get("middle_names") or ""))
+        family = tuple(name_parts(row.get("family_name") or ""))
+        if given:
+            first = given[0]
+            counts["given"][" ".join(given)] += 1
+            counts["given_first"][first] += 1
+            counts["given_canon"][canonical_given_name(first)] += 1
+            counts["given_nysiis"][nysiis(first)] += 1
+            counts["given_metaphone"][metaphone(first)] += 1
+        if family:
+            joined = "".join(family)
+            counts["family"][" ".join(family)] += 1
+            counts["family_nysiis"][nysiis(joined)] += 1
+            counts["family_metaphone"][metaphone(joined)] += 1
+            counts["family_part"].update(set(family_name_parts(family)))
+        if middle:
+            counts["middle"][" ".join(middle)] += 1
+        counts["name_part"].update(set(given) | set(middle) | set(family))
+        with contextlib.suppress(ValueError):
+            dob = dt.date.fromisoformat((row.get("date_of_birth") or "").strip())
+            counts["dob_year"][f"{dob.year:04d}"] += 1
+            counts["dob_month"][f"{dob.month:02d}"] += 1
+            counts["dob_day"][f"{dob.day:02d}"] += 1
     return {kind: Counter({v: c for v, c in values.items() if v}) for kind, values in counts.items()}
 
 
@@ -706,17 +707,8 @@ def pattern_control(county: SealedCounty, public: dict[str, dict[str, float]], f
     settings = county.agreements.partnership.encoding.bloom[NAME_FIELDS[field][2]]
     weak = BloomEncoder(generate_key().field_key("bloom/weak-control"), settings.bits, WEAK_HASHES)
     truth = "family_name" if field == "family" else "given_name"
-    records = []
-    for source in SOURCES:
-        path = county.raw_dir / f"{source}.csv"
-        if not path.is_file():
-            continue
-        seen: set[str] = set()
-        with open(path, encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
-                if row["record_id"] not in seen:
-                    seen.add(row["record_id"])
-                    records.append({column: weak.encode(" ".join(name_parts(row.get(truth) or ""))) or None})
+    records = [{column: weak.encode(" ".join(name_parts(row.get(truth) or ""))) or None}
+               for _, row in record_rows(county.raw_dir)]
     return pattern_attack(county, records, public, field, top, bloom=weak)
 
 

@@ -25,8 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.bench_privacy import public_counts_from_raw  # noqa: E402
-from familylink.core.contract import SOURCES  # noqa: E402
+from benchmarks.bench_privacy import public_counts_from_raw, record_rows  # noqa: E402
 from protocols.normalise import canonical_given_name, name_parts  # noqa: E402
 
 
@@ -37,20 +36,11 @@ def county_records(county: Path) -> list[tuple[str | None, str | None, str | Non
     with open(county / "truth" / "persons.csv", encoding="utf-8") as handle:
         household = {r["person_id"]: r["household_id"] for r in csv.DictReader(handle)}
     records = []
-    for source in SOURCES:
-        path = county / "raw" / f"{source}.csv"
-        if not path.is_file():
-            continue
-        seen: set[str] = set()
-        with open(path, encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
-                if row["record_id"] in seen:
-                    continue
-                seen.add(row["record_id"])
-                given = name_parts(row.get("given_name") or "")
-                family = " ".join(name_parts(row.get("family_name") or "")) or None
-                records.append((canonical_given_name(given[0]) if given else None, family,
-                                household.get(person_of.get((source, row["record_id"]))), source))
+    for source, row in record_rows(county / "raw"):
+        given = name_parts(row.get("given_name") or "")
+        family = " ".join(name_parts(row.get("family_name") or "")) or None
+        records.append((canonical_given_name(given[0]) if given else None, family,
+                        household.get(person_of.get((source, row["record_id"]))), source))
     return records
 
 

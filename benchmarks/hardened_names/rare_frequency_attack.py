@@ -13,15 +13,13 @@ Usage: python benchmarks/hardened_names/rare_frequency_attack.py COUNTY_RAW PUBL
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.bench_privacy import public_counts_from_raw  # noqa: E402
-from familylink.core.contract import SOURCES  # noqa: E402
+from benchmarks.bench_privacy import public_counts_from_raw, record_rows  # noqa: E402
 from protocols.normalise import canonical_given_name, name_parts, nysiis  # noqa: E402
 
 KINDS = ("family", "given_first", "given_canon", "family_nysiis", "given_nysiis")
@@ -29,24 +27,15 @@ KINDS = ("family", "given_first", "given_canon", "family_nysiis", "given_nysiis"
 
 def records(raw: Path) -> list[tuple[str, dict]]:
     out = []
-    for source in SOURCES:
-        path = raw / f"{source}.csv"
-        if not path.is_file():
-            continue
-        seen: set[str] = set()
-        with open(path, encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
-                if row["record_id"] in seen:
-                    continue
-                seen.add(row["record_id"])
-                given = name_parts(row.get("given_name") or "")
-                family = name_parts(row.get("family_name") or "")
-                out.append((source, {
-                    "family": " ".join(family) or None,
-                    "given_first": given[0] if given else None,
-                    "given_canon": canonical_given_name(given[0]) if given else None,
-                    "family_nysiis": nysiis("".join(family)) if family else None,
-                    "given_nysiis": nysiis(given[0]) if given else None}))
+    for source, row in record_rows(raw):
+        given = name_parts(row.get("given_name") or "")
+        family = name_parts(row.get("family_name") or "")
+        out.append((source, {
+            "family": " ".join(family) or None,
+            "given_first": given[0] if given else None,
+            "given_canon": canonical_given_name(given[0]) if given else None,
+            "family_nysiis": nysiis("".join(family)) if family else None,
+            "given_nysiis": nysiis(given[0]) if given else None}))
     return out
 
 
