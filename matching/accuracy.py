@@ -51,29 +51,18 @@ same way.
 
 from __future__ import annotations
 
-import re
-
 import duckdb
 
 from familylink.core.tables import LINKAGE_RECORDS, PERSONS
+from matching.blocking_capture import any_rule_sql, matches_reached_and_all, split_by_date
 from matching.source_prior import link_rates_sql
 
 #: the band of kept pairs whose update scales the pairs left out (below the kept probability)
 _LOWEST_BAND = 0.05
-#: Lincoln-Petersen needs this many expected matches caught by both kinds of rule
-_MIN_OVERLAP = 20.0
-#: a rule needs one date of birth when it equates the full date (or its day-month swap: since
-#: schema version 3 no token of a part of the date travels)
-_FULL_DATE = re.compile(r"\btok_dob(_swapped)?\s*=\s*r\.tok_dob\b|\bl\.tok_dob\s*=\s*r\.tok_dob(_swapped)?\b")
 
 
 def _ratio(numerator: float, denominator: float) -> float:
     return round(numerator / denominator, 4) if denominator else 1.0
-
-
-def needs_one_date(rule: str) -> bool:
-    """The blocking rule reaches a pair only when both records carry one date of birth."""
-    return bool(_FULL_DATE.search(rule))
 
 
 def _sum(expression: str, condition: str = "true") -> str:
@@ -193,17 +182,14 @@ def _blocking_recall(con: duckdb.DuckDBPyConnection, rules: list[str]) -> dict[s
     where both records carry a date, matches = n_A x n_B / n_AB (weighted by the estimate's
     probability). Pairs with a date missing on one side only B reaches, at the rate n_AB / n_A.
     A source pair with too few matches caught by both takes the overall figure."""
-    dated, dateless = [r for r in rules if needs_one_date(r)], [r for r in rules if not needs_one_date(r)]
+    dated, dateless = split_by_date(rules)
     if not dated or not dateless:
         return {}
-
-    def any_of(group: list[str]) -> str:
-        return " OR ".join(f"coalesce(({rule}), false)" for rule in group)
 
     query = f"""
         WITH caught AS (
             SELECT p.sources, p.q, l.tok_dob IS NOT NULL AND r.tok_dob IS NOT NULL AS both_dated,
-                   ({any_of(dated)}) AS a, ({any_of(dateless)}) AS b
+                   ({any_rule_sql(dated)}) AS a, ({any_rule_sql(dateless)}) AS b
             FROM _acc_pairs p JOIN {LINKAGE_RECORDS} l ON l.unique_id = p.x
             JOIN {LINKAGE_RECORDS} r ON r.unique_id = p.y
             WHERE p.compared
@@ -217,12 +203,8 @@ def _blocking_recall(con: duckdb.DuckDBPyConnection, rules: list[str]) -> dict[s
         return {}
 
     def recall(n_a: float, n_b: float, n_ab: float, undated: float) -> float | None:
-        if n_ab < _MIN_OVERLAP:
-            return None
-        dated_matches = max(n_a * n_b / n_ab, n_a + n_b - n_ab)
-        undated_matches = undated / min(n_ab / n_a, 1.0)
-        reached = n_a + n_b - n_ab + undated
-        return reached / (dated_matches + undated_matches)
+        counts = matches_reached_and_all(n_a, n_b, n_ab, undated)
+        return counts[0] / counts[1] if counts else None
 
     overall = recall(*(sum(row[i] for row in rows) for i in range(1, 5)))
     if overall is None:

@@ -17,10 +17,13 @@ from the data, and records how, in ``model.json``:
 - **Household correction.** People of one household share family name and address far more
   often than the two chances multiplied; the factor is measured from exact pair counts before
   EM (``household_correction``) and taken back out by a level of its own.
-- **Prior.** The fixed point of "expected matches among the scored pairs / all pairs":
-  the probability that makes the sum of the pairs' match probabilities equal to the number
-  of matches it implies (blocking is assumed to reach every match: its recall is measured
-  at 0.99+ in ``benchmarks/``).
+- **Prior.** The fixed point of "expected matches / all pairs": the probability that makes
+  the sum of the scored pairs' match probabilities, plus the matches no blocking rule
+  reached (``BlockingCaptures``: two kinds of rule as two captures), equal to the number of
+  matches it implies.
+- **u without the matches among random pairs** (``UCorrection``): Splink's u is agreement
+  among random pairs, which hold matches at the rate of the prior; each sampled level's u
+  becomes (sampled u - prior x m) / (1 - prior), iterated with the prior.
 - **Threshold.** The match probability above which links are kept: the one that maximises
   the expected F1 of the links (expected true links over links kept and over all expected
   matches), or the lowest whose expected precision meets ``clustering.precision_target``.
@@ -39,6 +42,7 @@ import duckdb
 import numpy as np
 
 from familylink.core.tables import LINKAGE_RECORDS
+from matching.blocking_capture import any_rule_sql, blocking_missed, split_by_date
 from matching.comparisons import (
     CONTEXT_COLUMNS,
     FAMILY_ALIKE,
@@ -48,11 +52,14 @@ from matching.comparisons import (
     SHARED_PART,
 )
 
-#: the prior's search interval, as log2 odds
+#: the prior's search interval, as log2 odds, and the width at which the search stops
 _PRIOR_BOUNDS = (-60.0, 10.0)
+_PRIOR_TOLERANCE = 1e-9
 #: a pattern level's weight is kept within +-_WEIGHT_BOUND (log2 Bayes factor)
 _WEIGHT_BOUND = 40.0
 _ROUNDS = 4
+#: a sampled level's u is lowered at most this many bits by the matches among random pairs
+MAX_U_SHIFT = 8.0
 #: a pattern level whose share of matches is this close to the threshold is reported for review
 ON_THRESHOLD = 0.02
 
@@ -91,6 +98,8 @@ class Calibration:
     expected_matches: float
     records: int
     patterns: list[PatternLevel] = field(default_factory=list)
+    #: the sampled levels' u without the matches among the random pairs
+    u_corrected: list[dict] = field(default_factory=list)
 
     def on_threshold(self) -> list[dict]:
         """Pattern levels whose pairs score within ``ON_THRESHOLD`` of the threshold: whether
@@ -111,6 +120,7 @@ class Calibration:
             "patterns": [{k: _round(v) if isinstance(v, float) else v
                           for k, v in {**asdict(p), "share_matching": p.share_matching}.items()}
                          for p in self.patterns],
+            "u_without_matches": self.u_corrected,
         }
 
 
@@ -186,11 +196,18 @@ MAX_PATTERN_PAIRS_PER_HOUSEHOLD_PAIR = 0.05
 MIN_IDENTIFIED_PAIRS = 10
 
 
-def scored_pairs_sql(pairs: str, levels: list[LevelSpec]) -> str:
+def scored_pairs_sql(pairs: str, levels: list[LevelSpec], rules: list[str] | None = None,
+                     weighed: list[str] | None = None) -> str:
     """The columns calibration needs from Splink's scored pairs: weight, the comparisons
-    outside the patterns' contexts, identifiers, and for each pattern level whether the pair
-    is at it and whether it shares its context."""
-    columns = ["p.match_weight", f"{NON_CONTEXT_SQL.replace('mw_', 'p.mw_')} AS non_context",
+    outside the patterns' contexts, identifiers, for each pattern level whether the pair
+    is at it and whether it shares its context, and which kinds of blocking ``rules`` (needing
+    one date of birth, or not) reach it."""
+    dated, dateless = split_by_date(list(rules or []))
+    captures = []
+    if dated and dateless:
+        captures = [f"({any_rule_sql(dated)}) AS caught_dated", f"({any_rule_sql(dateless)}) AS caught_dateless",
+                    "l.tok_dob IS NOT NULL AND r.tok_dob IS NOT NULL AS both_dated"]
+    columns = [*captures, *(f"p.mw_{c}" for c in weighed or []), "p.match_weight", f"{NON_CONTEXT_SQL.replace('mw_', 'p.mw_')} AS non_context",
                f"coalesce({_ID_COMPARABLE}, false) AS id_comparable", f"coalesce({_ID_EQUAL}, false) AS id_equal",
                f"coalesce({_SEX_KNOWN}, false) AS sex_known", f"coalesce({_SEX_KNOWN} AND l.sex <> r.sex, false) AS sex_differs"]
     for i, level in enumerate(levels):
@@ -219,12 +236,17 @@ def pairs_sharing(con: duckdb.DuckDBPyConnection, columns: list[str] | tuple[str
 
 def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start_prior: float,
               prior: float | str, threshold: float | str, precision_target: float | None,
-              levels: list[LevelSpec]) -> Calibration:
+              levels: list[LevelSpec], rules: list[str] | None = None,
+              sampled: list[SampledLevel] | None = None) -> Calibration:
     """Calibrate from Splink's scored pairs ``pairs`` (every blocked pair, scored with the
     prior ``start_prior`` and the pattern levels at their starting weights): each pattern
-    level's share, the prior, then the threshold."""
-    data = con.execute(scored_pairs_sql(pairs, levels)).fetchnumpy()
-    base = np.asarray(data["match_weight"], dtype=np.float64) - logit2(start_prior)  # without prior
+    level's share, the u of the ``sampled`` levels, the prior, then the threshold."""
+    sampled = list(sampled or [])
+    data = con.execute(scored_pairs_sql(pairs, levels, rules, sorted({x.comparison for x in sampled}))).fetchnumpy()
+    captures = BlockingCaptures.of(data)
+    correction = UCorrection(sampled, data)
+    raw = np.asarray(data["match_weight"], dtype=np.float64) - logit2(start_prior)  # without prior
+    base = raw
     non_context = np.asarray(data["non_context"], dtype=np.float64)
     identified = (np.asarray(data["id_comparable"], dtype=bool), np.asarray(data["id_equal"], dtype=bool))
     sexed = (np.asarray(data["sex_known"], dtype=bool), np.asarray(data["sex_differs"], dtype=bool))
@@ -243,19 +265,22 @@ def calibrate(con: duckdb.DuckDBPyConnection, pairs: str, *, records: int, start
 
     learnt: list[PatternLevel] = []
     for _ in range(_ROUNDS):
+        base = raw + correction.pair_shift(1.0 / (1.0 + 2.0 ** -odds))
         if prior == "auto":
-            odds = _prior_fixed_point(base, total_pairs, final_weights, patterned)
+            odds = _prior_fixed_point(base, total_pairs, final_weights, patterned, captures)
         final = final_weights(odds)
         learnt = [_calibrate_pattern(level, at[i], context[i], final, identified, sexed)
                   for i, level in enumerate(levels)]
         shares = [x.share_matching if x.pairs else 0.0 for x in learnt]
+    u_prior = 1.0 / (1.0 + 2.0 ** -odds)
+    base = raw + correction.pair_shift(u_prior)
     if prior == "auto":
-        odds = _prior_fixed_point(base, total_pairs, final_weights, patterned)
+        odds = _prior_fixed_point(base, total_pairs, final_weights, patterned, captures)
     p = probability(final_weights(odds))
-    chosen, method = _threshold(p, threshold, precision_target)
+    chosen, method = _threshold(p, threshold, precision_target, captures.matches(p))
     prior_value = 1.0 / (1.0 + 2.0 ** -odds)
     return Calibration(prior_value, "auto: fixed point of the expected matches" if prior == "auto" else "fixed",
-                       chosen, method, float(p.sum()), records, learnt)
+                       chosen, method, float(p.sum()), records, learnt, correction.corrected(u_prior))
 
 
 def household_correction(con: duckdb.DuckDBPyConnection, records: int, comparison: str, label: str) -> PatternLevel:
@@ -356,22 +381,107 @@ def sex_bound(in_level: np.ndarray, sexed: tuple[np.ndarray, np.ndarray], m: flo
     return min(max((u - differ) / (u - m), 1e-6), 0.999)
 
 
-def _prior_fixed_point(base: np.ndarray, total_pairs: float, final_weights, patterned: np.ndarray) -> float:
-    """log2 odds L with sum(p_i(L)) = N * prior(L): expected matches among the scored pairs
-    equal the matches the prior implies over all N pairs (bisection: a unique crossing).
-    Pattern pairs (their probability is their level's share) count at that probability."""
+@dataclass(frozen=True)
+class SampledLevel:
+    """A comparison level whose u Splink estimated from random pairs of records."""
+
+    comparison: str
+    label: str
+    weight: float  # log2(m / u), as the pairs were scored
+    m: float
+    u: float
+
+
+class UCorrection:
+    """The u of levels estimated from random pairs, without the matches among those pairs.
+
+    Splink counts how often two random records agree at a level and takes that as u, the
+    chance for two different people. But random pairs hold matches too (a share equal to the
+    prior): among all pairs, P(level) = prior x m + (1 - prior) x u, so
+    u = (P(level) - prior x m) / (1 - prior). Where people have several records the matches
+    are a large part of the agreeing pairs: of the pairs sharing a date of birth, 98% are one
+    person on fake_1000, 95% on FEBRL3, 78% on FEBRL4 and 45% on the county (measured with
+    truth), so the date's agreement was weighed 1-6 bits too low. The corrected u is never
+    below 1/2^MAX_U_SHIFT of the sampled one. Term-frequency levels keep their u (Splink
+    weighs them by each value's own frequency), as do the calibrated pattern levels and the
+    comparisons outside the patterns' context (identifiers, sex, middle names)."""
+
+    def __init__(self, levels: list[SampledLevel], data: dict):
+        self.levels = levels
+        self.at: list[np.ndarray] = []
+        for level in levels:
+            column = np.asarray(data[f"mw_{level.comparison}"], dtype=np.float64)
+            self.at.append(np.abs(column - level.weight) < 1e-6)
+
+    def shifts(self, prior: float) -> list[float]:
+        """Each level's change of weight (bits) at ``prior``."""
+        out = []
+        for level in self.levels:
+            u = max((level.u - prior * level.m) / (1.0 - prior), level.u * 2.0 ** -MAX_U_SHIFT)
+            out.append(math.log2(level.u / u))
+        return out
+
+    def pair_shift(self, prior: float) -> np.ndarray | float:
+        if not self.levels:
+            return 0.0
+        shift = np.zeros(self.at[0].size)
+        for at, bits in zip(self.at, self.shifts(prior), strict=True):
+            shift[at] += bits
+        return shift
+
+    def corrected(self, prior: float) -> list[dict]:
+        return [{"comparison": level.comparison, "label": level.label, "u_sampled": level.u,
+                 "u": float(f"{level.u * 2.0 ** -bits:.9g}"), "bits": round(bits, 6)}
+                for level, bits in zip(self.levels, self.shifts(prior), strict=True)]
+
+
+class BlockingCaptures:
+    """Which kind of blocking rule reaches each scored pair: two independent captures of a
+    match (rules needing one date of birth, and the others), so that the matches blocking
+    reached neither way can be counted (``matching.blocking_capture``; ``matching.accuracy``
+    does the same on the links)."""
+
+    def __init__(self, dated: np.ndarray | None = None, dateless: np.ndarray | None = None,
+                 both_dated: np.ndarray | None = None):
+        #: per pair: 1 both records dated, 2 a dated rule reaches it, 4 a dateless rule does
+        self.code = None if dated is None else (both_dated.astype(np.int8) | dated.astype(np.int8) << 1
+                                                | dateless.astype(np.int8) << 2)
+
+    @classmethod
+    def of(cls, data: dict) -> BlockingCaptures:
+        if "caught_dated" not in data:
+            return cls()
+        return cls(*(np.asarray(data[c], dtype=bool) for c in ("caught_dated", "caught_dateless", "both_dated")))
+
+    def matches(self, p: np.ndarray) -> float:
+        """Expected matches, blocked or not, given each scored pair's match probability ``p``:
+        the sum of ``p`` where the two kinds of rule do not overlap enough to tell."""
+        if self.code is None:
+            return float(p.sum())
+        by_code = np.bincount(self.code, weights=p, minlength=8)
+        n_a, n_b, n_ab = by_code[[3, 7]].sum(), by_code[[5, 7]].sum(), by_code[7]
+        undated = by_code[[0, 2, 4, 6]].sum()
+        return float(by_code.sum()) + blocking_missed(float(n_a), float(n_b), float(n_ab), float(undated))
+
+
+def _prior_fixed_point(base: np.ndarray, total_pairs: float, final_weights, patterned: np.ndarray,
+                       captures: BlockingCaptures) -> float:
+    """log2 odds L with matches(p(L)) = N * prior(L): the matches expected among the scored
+    pairs, and those blocking missed (``captures``), equal the matches the prior implies over
+    all N pairs (bisection: a unique crossing). Pattern pairs (their probability is their
+    level's share) count at that probability."""
     if base.size == 0 or total_pairs <= 0:
         return _PRIOR_BOUNDS[0]
-    fixed = float(probability(final_weights(0.0)[patterned]).sum())
-    free = base[~patterned]
+    fixed = probability(final_weights(0.0))
 
     def excess(odds: float) -> float:
-        return fixed + float(probability(free + odds).sum()) - total_pairs / (1.0 + 2.0 ** -odds)
+        p = np.where(patterned, fixed, probability(base + odds))
+        return captures.matches(p) - total_pairs / (1.0 + 2.0 ** -odds)
 
     low, high = _PRIOR_BOUNDS
     if excess(low) <= 0:
         return low
-    for _ in range(80):
+    while high - low > _PRIOR_TOLERANCE:
         middle = (low + high) / 2
         if excess(middle) > 0:
             low = middle
@@ -380,7 +490,8 @@ def _prior_fixed_point(base: np.ndarray, total_pairs: float, final_weights, patt
     return (low + high) / 2
 
 
-def _threshold(p: np.ndarray, fixed: float | str, precision_target: float | None) -> tuple[float, str]:
+def _threshold(p: np.ndarray, fixed: float | str, precision_target: float | None,
+               matches: float) -> tuple[float, str]:
     if fixed != "auto":
         return float(fixed), "fixed"
     if p.size == 0:
@@ -393,7 +504,7 @@ def _threshold(p: np.ndarray, fixed: float | str, precision_target: float | None
         if meets.size == 0:
             return float(min(order[0], 1 - 1e-12)), f"precision target {precision_target}: not reachable"
         return math.floor(float(order[meets[-1]]) * 1e6) / 1e6, f"lowest with expected precision >= {precision_target}"
-    f1 = 2 * true_links / (kept + order.sum())
+    f1 = 2 * true_links / (kept + matches)
     best = int(np.argmax(f1))
     # never below an even chance: a link kept must be more likely true than not; rounded down
     # (6 places) so that no pair sits within a rounding error of it

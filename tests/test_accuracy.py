@@ -7,7 +7,8 @@ import duckdb
 import pytest
 
 from familylink.core.tables import LINKAGE_RECORDS, PERSONS
-from matching.accuracy import estimate_accuracy, needs_one_date
+from matching.accuracy import estimate_accuracy
+from matching.blocking_capture import needs_one_date
 
 DATED, DATELESS = "l.tok_dob = r.tok_dob", "l.tok_family = r.tok_family"
 

@@ -320,6 +320,18 @@ def test_the_run_calibrates_itself_and_estimates_its_own_accuracy(linked):
     assert calibration["prior_method"].startswith("auto") and 0 < calibration["probability_two_random_records_match"] < 1
     assert calibration["threshold_method"] == "maximum expected F1" and 0.5 <= calibration["threshold_match_probability"] < 1
     assert accuracy == summary.accuracy and set(accuracy["by_source_pair"]) >= {"police|probation"}
+    # u without the matches among random pairs: names, date of birth and place only, never a
+    # term-frequency level or a calibrated pattern level; the saved model carries the new u
+    corrected = calibration["u_without_matches"]
+    assert {x["comparison"] for x in corrected} == {"given_name", "family_name", "date_of_birth", "location"}
+    labels = {x["label"] for x in corrected}
+    assert not labels & {"Exact match on tok_given_first", "Exact match on tok_family"}
+    assert not any(x.startswith(("clearly different given names", "dates far apart")) for x in labels)
+    saved = {(c["output_column_name"], level["label_for_charts"]): level.get("u_probability")
+             for c in model["splink_model"]["comparisons"] for level in c["comparison_levels"]}
+    assert all(saved[(x["comparison"], x["label"])] == x["u"] for x in corrected)
+    exact_dob = next(x for x in corrected if x["label"] == "Exact match on tok_dob")
+    assert exact_dob["bits"] > 0.2  # the county's people have several records: many same-date pairs match
     by_person: dict[str, list] = {}
     for record, person in persons.items():
         by_person.setdefault(person, []).append(truth.get(record))
