@@ -46,10 +46,12 @@ from matching.blocking_capture import any_rule_sql, blocking_missed, split_by_da
 from matching.comparisons import (
     CONTEXT_COLUMNS,
     FAMILY_ALIKE,
+    PARENT_CHILD_LEVEL,
     SAME_DOB,
     SAME_NAME,
     SAME_PLACE,
     SHARED_PART,
+    TWIN_LEVEL,
 )
 
 #: the prior's search interval, as log2 odds, and the width at which the search stops
@@ -390,6 +392,32 @@ class SampledLevel:
     weight: float  # log2(m / u), as the pairs were scored
     m: float
     u: float
+
+
+def sampled_levels(comparisons) -> list[SampledLevel]:
+    """The levels of Splink ``comparisons`` whose u was sampled from random pairs and whose m EM
+    trained, which the calibration corrects: of the comparisons in the patterns' context, not a
+    pattern or household level, not weighed by term frequency, and told apart from the
+    comparison's other levels by their weight."""
+    found = []
+    for comparison in comparisons:
+        if comparison.output_column_name in (*NON_CONTEXT, "household"):
+            continue
+        levels = [x for x in comparison.comparison_levels if not x.is_null_level]
+        weights = {id(x): math.log2(x.m_probability / x.u_probability) for x in levels
+                   if isinstance(x.m_probability, float) and isinstance(x.u_probability, float)
+                   and x.m_probability > 0 and x.u_probability > 0}
+        for level in levels:
+            if (id(level) not in weights or not level._trained_m_probabilities or not level._trained_u_probabilities
+                    or level.label_for_charts in (TWIN_LEVEL, PARENT_CHILD_LEVEL)
+                    or level._fix_u_probability or (level._has_tf_adjustments and level._tf_adjustment_weight)):
+                continue
+            weight = weights[id(level)]
+            if sum(abs(weight - other) < 1e-6 for other in weights.values()) > 1:
+                continue  # its pairs cannot be told from another level's
+            found.append(SampledLevel(comparison.output_column_name, level.label_for_charts, weight,
+                                      level.m_probability, level.u_probability))
+    return found
 
 
 class UCorrection:

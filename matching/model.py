@@ -23,7 +23,6 @@ from familylink.core.errors import ConfigError, LinkageError, Problem
 from familylink.core.fingerprint import fingerprint, write_json
 from familylink.core.tables import LINKAGE_RECORDS
 from matching.calibration import (
-    NON_CONTEXT,
     NON_CONTEXT_SQL,
     LevelSpec,
     PatternLevel,
@@ -33,6 +32,7 @@ from matching.calibration import (
     household_correction,
     logit2,
     pairs_sharing,
+    sampled_levels,
 )
 from matching.comparisons import (
     CONTEXT_COLUMNS,
@@ -313,23 +313,12 @@ class LinkageModel:
                                        _differ_m(comparison), *sex_m_u, household_pairs))
                 levels[level.label_for_charts] = level
         clustering, training = self.settings.clustering, self.settings.training
-        sampled = _sampled_levels(obj.comparisons)
+        sampled = sampled_levels(obj.comparisons)
         result = calibrate(self.con, pairs, records=self.records, start_prior=start_prior, prior=training.prior,
                            threshold=clustering.threshold_match_probability,
                            precision_target=clustering.precision_target, levels=specs, rules=self.blocking_rules,
                            sampled=sampled)
-        shifts = []
-        for level, corrected in zip(sampled, result.u_corrected, strict=True):
-            if corrected["bits"] != 0:
-                splink_level = next(x for c in obj.comparisons if c.output_column_name == level.comparison
-                                    for x in c.comparison_levels if x.label_for_charts == level.label)
-                splink_level.u_probability = corrected["u"]
-                shifts.append(f"CASE WHEN {at_level_sql(level.comparison, level.weight)} "
-                              f"THEN {corrected['bits']!r} ELSE 0 END")
-                for label in others:
-                    if any(c.output_column_name == level.comparison and label in
-                           [x.label_for_charts for x in c.comparison_levels] for c in obj.comparisons):
-                        others[label].append(level.weight + corrected["bits"])
+        shifts = self._set_corrected_u(sampled, result.u_corrected, specs, others)
         if self.household is not None:
             result.patterns.append(self.household)
         document = result.as_document()
@@ -348,6 +337,24 @@ class LinkageModel:
         self.calibration = document
         prior_shift = logit2(result.prior) - logit2(start_prior)
         return _pattern_weights_sql(detect, f"(match_weight + {prior_shift!r}{''.join(' + ' + x for x in shifts)})")
+
+    def _set_corrected_u(self, sampled: list[SampledLevel], corrected: list[dict], specs: list[LevelSpec],
+                         others: dict[str, list[float]]) -> list[str]:
+        """Set each sampled level's corrected u on the model (so a reused model scores with it)
+        and return the SQL terms adding its shift to this run's pairs; the calibrated levels of
+        its comparison keep a weight apart from its new one (``others``)."""
+        shifts = []
+        for level, entry in zip(sampled, corrected, strict=True):
+            if entry["bits"] == 0:
+                continue
+            comparison = next(c for c in self.linker._settings_obj.comparisons
+                              if c.output_column_name == level.comparison)
+            next(x for x in comparison.comparison_levels if x.label_for_charts == level.label).u_probability = entry["u"]
+            shifts.append(f"CASE WHEN {at_level_sql(level.comparison, level.weight)} THEN {entry['bits']!r} ELSE 0 END")
+            for spec in specs:
+                if spec.comparison == level.comparison:
+                    others[spec.label].append(level.weight + entry["bits"])
+        return shifts
 
     # --- clustering -------------------------------------------------------------------
     def connected_components(self, nodes: str, edges: str) -> str:
@@ -520,31 +527,6 @@ def em_session_report(rule: str, trained: list[str], carried: dict[str, float]) 
                              "optimistic; if the sources hold an address, postcode or sex, send it "
                              f"(EM blocking rule: {rule})")
     return report
-
-
-def _sampled_levels(comparisons) -> list[SampledLevel]:
-    """The levels whose u Splink sampled from random pairs and the calibration corrects: of the
-    comparisons in the patterns' context, not a pattern or household level, not weighed by term
-    frequency, and told apart from the comparison's other levels by their weight."""
-    found = []
-    for comparison in comparisons:
-        if comparison.output_column_name in (*NON_CONTEXT, "household"):
-            continue
-        levels = [x for x in comparison.comparison_levels if not x.is_null_level]
-        weights = {id(x): math.log2(x.m_probability / x.u_probability) for x in levels
-                   if isinstance(x.m_probability, float) and isinstance(x.u_probability, float)
-                   and x.m_probability > 0 and x.u_probability > 0}
-        for level in levels:
-            if (id(level) not in weights or not level._trained_m_probabilities or not level._trained_u_probabilities
-                    or level.label_for_charts in (TWIN_LEVEL, PARENT_CHILD_LEVEL)
-                    or level._fix_u_probability or (level._has_tf_adjustments and level._tf_adjustment_weight)):
-                continue
-            weight = weights[id(level)]
-            if sum(abs(weight - other) < 1e-6 for other in weights.values()) > 1:
-                continue  # its pairs cannot be told from another level's
-            found.append(SampledLevel(comparison.output_column_name, level.label_for_charts, weight,
-                                      level.m_probability, level.u_probability))
-    return found
 
 
 def _sex_differ_m_u(comparisons) -> tuple[float, float]:
