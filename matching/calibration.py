@@ -396,7 +396,8 @@ class SampledLevel:
 
 def sampled_levels(comparisons) -> list[SampledLevel]:
     """The levels of Splink ``comparisons`` whose u was sampled from random pairs and whose m EM
-    trained, which the calibration corrects: of the comparisons in the patterns' context, not a
+    trained (a level no pair showed keeps its default m, and is left alone), which the
+    calibration corrects: of the comparisons in the patterns' context, not a
     pattern or household level, not weighed by term frequency, and told apart from the
     comparison's other levels by their weight."""
     found = []
@@ -408,7 +409,7 @@ def sampled_levels(comparisons) -> list[SampledLevel]:
                    if isinstance(x.m_probability, float) and isinstance(x.u_probability, float)
                    and x.m_probability > 0 and x.u_probability > 0}
         for level in levels:
-            if (id(level) not in weights or not level._trained_m_probabilities or not level._trained_u_probabilities
+            if (id(level) not in weights or level._trained_m_median is None or level._trained_u_median is None
                     or level.label_for_charts in (TWIN_LEVEL, PARENT_CHILD_LEVEL)
                     or level._fix_u_probability or (level._has_tf_adjustments and level._tf_adjustment_weight)):
                 continue

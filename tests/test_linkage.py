@@ -153,6 +153,8 @@ def test_identical_inputs_give_identical_outputs_and_a_reused_model_agrees(linke
     result = CliRunner().invoke(cli, ["link", "--extracts", str(root / "extracts"), "--out", str(tmp_path / "a"),
                                       "--quiet"])
     assert result.exit_code == 0, result.output
+    # the summary names the prior the run settled on and the agreement u no longer undersold
+    assert "prior (two random records" in result.output and "agreement weighed up" in result.output
     # the model and its charts too: Splink's EM differs between runs in the last digits, names
     # every Linker with a random id and every chart element with another; the run rounds the
     # first and replaces the others (matching/model.py)

@@ -101,6 +101,13 @@ def link(extracts_dir, run_dir, model_file, linkage_file, memory_limit, quiet) -
     if calibration:
         table.add_row("threshold (match probability)",
                       f"{calibration['threshold_match_probability']:.3f} ({calibration['threshold_method']})")
+        table.add_row("prior (two random records are one person)",
+                      f"{calibration['probability_two_random_records_match']:.3g}")
+        raised = sorted(((x["bits"], x["label"]) for x in calibration.get("u_without_matches", []) if x["bits"] >= 0.1),
+                        reverse=True)
+        if raised:
+            table.add_row("agreement weighed up: the matches among random pairs taken out of u (largest first)",
+                          ", ".join(f"{label} {bits:+.1f} bits" for bits, label in raised[:3]))
         dependence = calibration.get("name_dependence")
         if dependence:
             table.add_row("pairs sharing both names, reweighed (given names depend on family names)",
