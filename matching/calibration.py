@@ -392,14 +392,16 @@ class SampledLevel:
     weight: float  # log2(m / u), as the pairs were scored
     m: float
     u: float
+    #: Splink weighs the level by each value's own frequency (against this u): its correction
+    #: is added to the pairs' weight, not set on the model (see ``matching.model``)
+    term_frequency: bool = False
 
 
 def sampled_levels(comparisons) -> list[SampledLevel]:
     """The levels of Splink ``comparisons`` whose u was sampled from random pairs and whose m EM
     trained (a level no pair showed keeps its default m, and is left alone), which the
-    calibration corrects: of the comparisons in the patterns' context, not a
-    pattern or household level, not weighed by term frequency, and told apart from the
-    comparison's other levels by their weight."""
+    calibration corrects: of the comparisons in the patterns' context, not a pattern or
+    household level, and told apart from the comparison's other levels by their weight."""
     found = []
     for comparison in comparisons:
         if comparison.output_column_name in (*NON_CONTEXT, "household"):
@@ -411,13 +413,14 @@ def sampled_levels(comparisons) -> list[SampledLevel]:
         for level in levels:
             if (id(level) not in weights or level._trained_m_median is None or level._trained_u_median is None
                     or level.label_for_charts in (TWIN_LEVEL, PARENT_CHILD_LEVEL)
-                    or level._fix_u_probability or (level._has_tf_adjustments and level._tf_adjustment_weight)):
+                    or level._fix_u_probability):
                 continue
             weight = weights[id(level)]
             if sum(abs(weight - other) < 1e-6 for other in weights.values()) > 1:
                 continue  # its pairs cannot be told from another level's
             found.append(SampledLevel(comparison.output_column_name, level.label_for_charts, weight,
-                                      level.m_probability, level.u_probability))
+                                      level.m_probability, level.u_probability,
+                                      bool(level._has_tf_adjustments and level._tf_adjustment_weight)))
     return found
 
 
@@ -431,8 +434,8 @@ class UCorrection:
     are a large part of the agreeing pairs: of the pairs sharing a date of birth, 98% are one
     person on fake_1000, 95% on FEBRL3, 78% on FEBRL4 and 45% on the county (measured with
     truth), so the date's agreement was weighed 1-6 bits too low. The corrected u is never
-    below 1/2^MAX_U_SHIFT of the sampled one. Term-frequency levels keep their u (Splink
-    weighs them by each value's own frequency), as do the calibrated pattern levels and the
+    below 1/2^MAX_U_SHIFT of the sampled one. A term-frequency level (exact names) is moved by
+    the same factor for every value. The calibrated pattern levels keep their u, as do the
     comparisons outside the patterns' context (identifiers, sex, middle names)."""
 
     def __init__(self, levels: list[SampledLevel], data: dict):
@@ -459,9 +462,15 @@ class UCorrection:
         return shift
 
     def corrected(self, prior: float) -> list[dict]:
-        return [{"comparison": level.comparison, "label": level.label, "u_sampled": level.u,
-                 "u": float(f"{level.u * 2.0 ** -bits:.9g}"), "bits": round(bits, 6)}
-                for level, bits in zip(self.levels, self.shifts(prior), strict=True)]
+        """Each level's corrected u (9 significant digits, as the model saves it) and the shift
+        in bits that u gives, so that this run's pairs and a reused model's agree."""
+        out = []
+        for level, bits in zip(self.levels, self.shifts(prior), strict=True):
+            u = float(f"{level.u * 2.0 ** -bits:.9g}")
+            out.append({"comparison": level.comparison, "label": level.label, "u_sampled": level.u, "u": u,
+                        "bits": math.log2(level.u / u) if bits else 0.0,
+                        **({"term_frequency": True, "level_weight": level.weight} if level.term_frequency else {})})
+        return out
 
 
 class BlockingCaptures:

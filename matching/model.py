@@ -248,7 +248,11 @@ class LinkageModel:
         if self.calibration is None:
             weight = self._calibrate(pairs.physical_name)
         else:
-            weight = _pattern_weights_sql(self.calibration.get("patterns", []), "match_weight")
+            # the exact-name levels' correction is not in the saved u (see _set_corrected_u)
+            shifts = [_shift_sql(entry) for entry in self.calibration.get("u_without_matches", [])
+                      if entry.get("term_frequency") and entry["bits"] != 0]
+            weight = _pattern_weights_sql(self.calibration.get("patterns", []),
+                                          f"(match_weight{''.join(' + ' + x for x in shifts)})")
         probability = f"(1.0 / (1.0 + pow(2.0, -({weight}))))"
         self.con.execute(f"""CREATE OR REPLACE TABLE {PAIRS_TABLE} AS
             SELECT unique_id_l AS left_id, unique_id_r AS right_id, {weight} AS match_weight,
@@ -342,15 +346,22 @@ class LinkageModel:
                          others: dict[str, list[float]]) -> list[str]:
         """Set each sampled level's corrected u on the model (so a reused model scores with it)
         and return the SQL terms adding its shift to this run's pairs; the calibrated levels of
-        its comparison keep a weight apart from its new one (``others``)."""
+        its comparison keep a weight apart from its new one (``others``).
+
+        A term-frequency level keeps its sampled u: Splink weighs a value there by m over the
+        value's frequency, adding log2(u / frequency) to the level's log2(m / u), so a new u
+        would cancel out on reuse. Its shift is added to the pairs' weight instead, here and by
+        a reused model (``predict``, from ``calibration.u_without_matches``)."""
         shifts = []
         for level, entry in zip(sampled, corrected, strict=True):
             if entry["bits"] == 0:
                 continue
-            comparison = next(c for c in self.linker._settings_obj.comparisons
-                              if c.output_column_name == level.comparison)
-            next(x for x in comparison.comparison_levels if x.label_for_charts == level.label).u_probability = entry["u"]
-            shifts.append(f"CASE WHEN {at_level_sql(level.comparison, level.weight)} THEN {entry['bits']!r} ELSE 0 END")
+            if not level.term_frequency:
+                comparison = next(c for c in self.linker._settings_obj.comparisons
+                                  if c.output_column_name == level.comparison)
+                next(x for x in comparison.comparison_levels
+                     if x.label_for_charts == level.label).u_probability = entry["u"]
+            shifts.append(_shift_sql({**entry, "level_weight": level.weight}))
             for spec in specs:
                 if spec.comparison == level.comparison:
                     others[spec.label].append(level.weight + entry["bits"])
@@ -466,6 +477,12 @@ def _pattern_weights_sql(patterns: list[dict], otherwise: str) -> str:
     cases = [f"WHEN {at_level_sql(p['comparison'], p['level_weight'])} THEN ({p['weight']!r} + {NON_CONTEXT_SQL})"
              for p in patterns if "level_weight" in p and p.get("weight") is not None]
     return f"(CASE {' '.join(cases)} ELSE {otherwise} END)" if cases else otherwise
+
+
+def _shift_sql(entry: dict) -> str:
+    """SQL: the bits of a corrected u (``calibration.u_without_matches`` entry) for a pair at
+    its level, found by the level's weight as scored (``level_weight``)."""
+    return f"CASE WHEN {at_level_sql(entry['comparison'], entry['level_weight'])} THEN {entry['bits']!r} ELSE 0 END"
 
 
 def _distinct_weight(weight: float, others: list[float]) -> float:

@@ -164,6 +164,14 @@ def test_identical_inputs_give_identical_outputs_and_a_reused_model_agrees(linke
                                       "--model", str(run / "model.json"), "--quiet"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "b" / "persons.csv").read_bytes() == (run / "persons.csv").read_bytes()
+    # the reused model scores every pair as the training run did: the corrected u it carries,
+    # and the exact-name levels' shift it adds to the weight (matching/model.py)
+    query = "SELECT left_id, right_id, match_probability FROM person_pairs ORDER BY left_id, right_id"
+    with duckdb.connect(str(run / "run.duckdb"), read_only=True) as trained, \
+            duckdb.connect(str(tmp_path / "b" / "run.duckdb"), read_only=True) as reused:
+        first, again = trained.execute(query).fetchall(), reused.execute(query).fetchall()
+    assert [pair[:2] for pair in first] == [pair[:2] for pair in again]
+    assert max(abs(a[2] - b[2]) for a, b in zip(first, again, strict=True)) < 1e-9
 
 
 def _rewrite(source_path, target_path, data: bytes, manifest: dict):
@@ -327,11 +335,15 @@ def test_the_run_calibrates_itself_and_estimates_its_own_accuracy(linked):
     corrected = calibration["u_without_matches"]
     assert {x["comparison"] for x in corrected} == {"given_name", "family_name", "date_of_birth", "location"}
     labels = {x["label"] for x in corrected}
-    assert not labels & {"Exact match on tok_given_first", "Exact match on tok_family"}
     assert not any(x.startswith(("clearly different given names", "dates far apart")) for x in labels)
     saved = {(c["output_column_name"], level["label_for_charts"]): level.get("u_probability")
              for c in model["splink_model"]["comparisons"] for level in c["comparison_levels"]}
-    assert all(saved[(x["comparison"], x["label"])] == x["u"] for x in corrected)
+    # the exact-name levels are weighed by term frequency: they keep the sampled u, and their
+    # shift is applied to the pairs' weight
+    weighed = {x["label"] for x in corrected if x.get("term_frequency")}
+    assert weighed == {"Exact match on tok_given_first", "Exact match on tok_family"}
+    assert all(saved[(x["comparison"], x["label"])] == (x["u_sampled"] if x.get("term_frequency") else x["u"])
+               for x in corrected)
     exact_dob = next(x for x in corrected if x["label"] == "Exact match on tok_dob")
     assert exact_dob["bits"] > 0.2  # the county's people have several records: many same-date pairs match
     by_person: dict[str, list] = {}
