@@ -356,12 +356,12 @@ class LinkageModel:
         for level, entry in zip(sampled, corrected, strict=True):
             if entry["bits"] == 0:
                 continue
-            if not level.term_frequency:
-                comparison = next(c for c in self.linker._settings_obj.comparisons
-                                  if c.output_column_name == level.comparison)
-                next(x for x in comparison.comparison_levels
-                     if x.label_for_charts == level.label).u_probability = entry["u"]
             shifts.append(_shift_sql({**entry, "level_weight": level.weight}))
+            if level.term_frequency:
+                continue
+            comparison = next(c for c in self.linker._settings_obj.comparisons
+                              if c.output_column_name == level.comparison)
+            next(x for x in comparison.comparison_levels if x.label_for_charts == level.label).u_probability = entry["u"]
             for spec in specs:
                 if spec.comparison == level.comparison:
                     others[spec.label].append(level.weight + entry["bits"])
