@@ -42,6 +42,18 @@ def test_certain_probabilities_give_the_true_figures():
     assert result["expected_missed_links"] == 0.0
 
 
+def test_a_link_through_two_third_records_counts_either_path():
+    # x and y never compared, one person through z1 (0.8 and 0.8) and through z2 (0.5 and 0.5):
+    # true if either path is, taken as separate evidence: 1 - (1 - 0.64) x (1 - 0.25) = 0.73
+    persons = {"h|x": "P", "h|y": "P", "h|z1": "P", "h|z2": "P"}
+    pairs = [("h|x", "h|z1", 0.8), ("h|y", "h|z1", 0.8), ("h|x", "h|z2", 0.5), ("h|y", "h|z2", 0.5)]
+    result = estimate_accuracy(_tables(persons, pairs), "kept", {})
+    assert result["links"] == 6 and result["links_never_compared"] == 2
+    # the scored links, x-y at 0.73 (the best path alone would count 0.64) and z1-z2 through x
+    # and through y: 1 - (1 - 0.4) x (1 - 0.4) = 0.64
+    assert result["precision"] == pytest.approx((0.8 + 0.8 + 0.5 + 0.5 + 0.73 + 0.64) / 6, abs=0.002)
+
+
 def test_calibrated_probabilities_give_the_expected_counts():
     # four links at 0.75 (three of four true in expectation) and one unlinked pair at 0.5
     # between two persons of one record each
