@@ -30,30 +30,21 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from matching.accuracy import estimate_accuracy  # noqa: E402
-from matching.blocking_capture import any_rule_sql, matches_reached_and_all, split_by_date  # noqa: E402
+from matching.blocking_capture import (  # noqa: E402
+    any_rule_sql,
+    matches_reached_and_all,
+    split_by_date,
+)
 from matching.comparisons import CONTEXT_COLUMNS  # noqa: E402
 
 TRUE_PAIRS = """SELECT a.unique_id AS x, b.unique_id AS y FROM truth a JOIN truth b
                 ON a.entity = b.entity AND a.unique_id < b.unique_id"""
 
 
-class _KeepTables:
-    """A connection whose ``DROP TABLE`` of the estimate's work tables is skipped."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con
-
-    def execute(self, sql: str, *args):
-        return None if sql.startswith("DROP TABLE IF EXISTS _acc") else self.con.execute(sql, *args)
-
-    def executemany(self, *args):
-        return self.con.executemany(*args)
-
-
 def estimate_against_truth(con: duckdb.DuckDBPyConnection, model: dict) -> pd.DataFrame:
     applied = (model["calibration"].get("source_pair_prior") or {}).get("bits_by_source_pair") or {}
     left_out = {k: v["probability_sum_below_kept"] for k, v in model["accuracy"]["by_source_pair"].items()}
-    estimate_accuracy(_KeepTables(con), "person_pairs", left_out, None, model["blocking"]["rules"], applied)
+    estimate_accuracy(con, "person_pairs", left_out, None, model["blocking"]["rules"], applied, keep_work=True)
     return con.execute(f"""
         SELECT CASE WHEN p.linked AND p.compared THEN 'linked, scored'
                     WHEN p.linked THEN 'linked through a third record, never scored'

@@ -13,8 +13,9 @@ blocking (``benchmarks/README.md`` measures each against truth):
   compared, or that scored low, through records they both match. Such a link is true when
   both steps of a path are: it counts at the chance that one of its two-step paths through
   its person holds, the paths taken as separate evidence (1 - product over z of
-  (1 - p(x, z) x p(z, y))), or its own probability where that is higher. (The best path alone
-  undercounted where a person has many records: fake_1000 est. P 0.79 for 0.87; now 0.83.) A link no
+  (1 - p(x, z) x p(z, y))), or its own probability where that is higher. (The best path
+  alone undercounted where a person has many records: fake_1000 est. P 0.79 for 0.87; now
+  0.83.) A link no
   blocking rule paired is weighed once more: blocking misses a match with probability
   1 - its blocking recall (below) and a non-match almost surely, so the path's odds are
   multiplied by that. Where blocking reaches nearly every match (the county: 0.997) a link
@@ -259,7 +260,7 @@ def _never_compared(con: duckdb.DuckDBPyConnection, blocking: dict[str, float]) 
 
 def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict[str, float],
                       matches_from_rule: float | None = None, blocking_rules: list[str] | None = None,
-                      applied_prior: dict[str, float] | None = None) -> dict:
+                      applied_prior: dict[str, float] | None = None, keep_work: bool = False) -> dict:
     """Expected precision, recall and F1 of the person links, overall and per source pair.
 
     ``pairs``: the kept scored pairs (left_id, right_id, match_probability); ``left_out``:
@@ -268,7 +269,8 @@ def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict
     matches blocking never reached (none given, or no estimate: blocking is taken to reach
     every match, and a link never compared counts at its path); ``applied_prior``: the bits
     ``matching.source_prior`` already added per "source|source" (the estimate's own source-pair
-    odds take them back out, so no pair is moved twice).
+    odds take them back out, so no pair is moved twice); ``keep_work``: leave the work tables
+    (``_acc_pairs``: every pair with its estimated probability q) for a benchmark to read.
     """
     con.execute("CREATE OR REPLACE TEMP TABLE _acc_applied (sources VARCHAR, bits DOUBLE)")
     if applied_prior:
@@ -308,8 +310,8 @@ def estimate_accuracy(con: duckdb.DuckDBPyConnection, pairs: str, left_out: dict
         # blocking and scoring see only the matches they reach; the exact-rule count does not
         low = {"expected_matches_from_exact_rule": round(matches_from_rule, 1),
                "recall_if_the_rule_count_is_right": _ratio(true_links, max(matches_from_rule, overall["expected_matches"]))}
-    for table in ("_acc_held", "_acc_repeat", "_acc_cover", "_acc_scored", "_acc_stratum", "_acc_links", "_acc_paths",
-                  "_acc_pairs", "_acc_missed", "_acc_applied"):
+    for table in () if keep_work else ("_acc_held", "_acc_repeat", "_acc_cover", "_acc_scored", "_acc_stratum",
+                                         "_acc_links", "_acc_paths", "_acc_pairs", "_acc_missed", "_acc_applied"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return {
         **overall,

@@ -209,7 +209,8 @@ def scored_pairs_sql(pairs: str, levels: list[LevelSpec], rules: list[str] | Non
     if dated and dateless:
         captures = [f"({any_rule_sql(dated)}) AS caught_dated", f"({any_rule_sql(dateless)}) AS caught_dateless",
                     "l.tok_dob IS NOT NULL AND r.tok_dob IS NOT NULL AS both_dated"]
-    columns = [*captures, *(f"p.mw_{c}" for c in weighed or []), "p.match_weight", f"{NON_CONTEXT_SQL.replace('mw_', 'p.mw_')} AS non_context",
+    columns = [*captures, *(f"p.mw_{c}" for c in weighed or []), "p.match_weight",
+               f"{NON_CONTEXT_SQL.replace('mw_', 'p.mw_')} AS non_context",
                f"coalesce({_ID_COMPARABLE}, false) AS id_comparable", f"coalesce({_ID_EQUAL}, false) AS id_equal",
                f"coalesce({_SEX_KNOWN}, false) AS sex_known", f"coalesce({_SEX_KNOWN} AND l.sex <> r.sex, false) AS sex_differs"]
     for i, level in enumerate(levels):
@@ -462,14 +463,15 @@ class UCorrection:
         return shift
 
     def corrected(self, prior: float) -> list[dict]:
-        """Each level's corrected u (9 significant digits, as the model saves it) and the shift
-        in bits that u gives, so that this run's pairs and a reused model's agree."""
+        """Each level's corrected u (9 significant digits, as the model saves it), the shift in
+        bits that u gives (so that this run's pairs and a reused model's agree), and the weight
+        at which its pairs were scored (``level_weight``: they are found by it)."""
         out = []
         for level, bits in zip(self.levels, self.shifts(prior), strict=True):
             u = float(f"{level.u * 2.0 ** -bits:.9g}")
-            out.append({"comparison": level.comparison, "label": level.label, "u_sampled": level.u, "u": u,
-                        "bits": math.log2(level.u / u) if bits else 0.0,
-                        **({"term_frequency": True, "level_weight": level.weight} if level.term_frequency else {})})
+            out.append({"comparison": level.comparison, "label": level.label, "level_weight": level.weight,
+                        "u_sampled": level.u, "u": u, "bits": math.log2(level.u / u) if bits else 0.0,
+                        **({"term_frequency": True} if level.term_frequency else {})})
         return out
 
 

@@ -251,8 +251,7 @@ class LinkageModel:
             # the exact-name levels' correction is not in the saved u (see _set_corrected_u)
             shifts = [_shift_sql(entry) for entry in self.calibration.get("u_without_matches", [])
                       if entry.get("term_frequency") and entry["bits"] != 0]
-            weight = _pattern_weights_sql(self.calibration.get("patterns", []),
-                                          f"(match_weight{''.join(' + ' + x for x in shifts)})")
+            weight = _pattern_weights_sql(self.calibration.get("patterns", []), _sum_sql("match_weight", *shifts))
         probability = f"(1.0 / (1.0 + pow(2.0, -({weight}))))"
         self.con.execute(f"""CREATE OR REPLACE TABLE {PAIRS_TABLE} AS
             SELECT unique_id_l AS left_id, unique_id_r AS right_id, {weight} AS match_weight,
@@ -340,7 +339,7 @@ class LinkageModel:
             document["em_sessions"] = self.em_sessions
         self.calibration = document
         prior_shift = logit2(result.prior) - logit2(start_prior)
-        return _pattern_weights_sql(detect, f"(match_weight + {prior_shift!r}{''.join(' + ' + x for x in shifts)})")
+        return _pattern_weights_sql(detect, _sum_sql("match_weight", repr(prior_shift), *shifts))
 
     def _set_corrected_u(self, sampled: list[SampledLevel], corrected: list[dict], specs: list[LevelSpec],
                          others: dict[str, list[float]]) -> list[str]:
@@ -356,12 +355,13 @@ class LinkageModel:
         for level, entry in zip(sampled, corrected, strict=True):
             if entry["bits"] == 0:
                 continue
-            shifts.append(_shift_sql({**entry, "level_weight": level.weight}))
+            shifts.append(_shift_sql(entry))
             if level.term_frequency:
                 continue
             comparison = next(c for c in self.linker._settings_obj.comparisons
                               if c.output_column_name == level.comparison)
-            next(x for x in comparison.comparison_levels if x.label_for_charts == level.label).u_probability = entry["u"]
+            splink_level = next(x for x in comparison.comparison_levels if x.label_for_charts == level.label)
+            splink_level.u_probability = entry["u"]
             for spec in specs:
                 if spec.comparison == level.comparison:
                     others[spec.label].append(level.weight + entry["bits"])
@@ -477,6 +477,10 @@ def _pattern_weights_sql(patterns: list[dict], otherwise: str) -> str:
     cases = [f"WHEN {at_level_sql(p['comparison'], p['level_weight'])} THEN ({p['weight']!r} + {NON_CONTEXT_SQL})"
              for p in patterns if "level_weight" in p and p.get("weight") is not None]
     return f"(CASE {' '.join(cases)} ELSE {otherwise} END)" if cases else otherwise
+
+
+def _sum_sql(*terms: str) -> str:
+    return f"({' + '.join(terms)})"
 
 
 def _shift_sql(entry: dict) -> str:
